@@ -1,0 +1,58 @@
+# Modaline — one habit, one target. `make run` and `make test` install whatever they need first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+export PORT
+# llama.cpp's native build crashes on this CPU family (AMX); a portable build is safe everywhere.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
+.PHONY: install run test test-py test-ui test-e2e lint format bench ui openapi clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv==0.9.30
+	@echo "Installing Python dependencies into $(VENV) (first time: ~15 min, mostly compiling llama.cpp)…"
+	$(VENV)/bin/uv pip install --python $(PY) -e '.[local,dev]'
+	@touch $@
+
+ui: $(STAMP)
+	@if [ -f frontend/package.json ]; then $(MAKE) -C frontend build; fi
+
+run: install ui
+	@mkdir -p data/files
+	$(VENV)/bin/honcho start -f Procfile
+
+test: install
+	@./scripts/test-all.sh
+
+test-py: install
+	$(PY) -m pytest
+
+test-ui: install
+	$(MAKE) -C frontend test
+
+test-e2e: install ui
+	$(MAKE) -C frontend e2e
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) -m bench
+
+openapi: install
+	$(PY) -m gateway openapi > frontend/openapi.json
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist
