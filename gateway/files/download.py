@@ -1,0 +1,132 @@
+"""Serve a stored file with HTTP range support (RFC 9110 §14), streamed from disk in chunks.
+
+- No ``Range`` (or one this module ignores) → ``200`` with the whole file.
+- One satisfiable range (``bytes=a-b``, open ``bytes=a-``, suffix ``bytes=-n``) → ``206`` + ``Content-Range``.
+- No satisfiable range → ``416`` with ``Content-Range: bytes */<size>`` and a problem+json body.
+- Several ranges (``bytes=0-1,5-6``) are answered with the whole file (``200``), which RFC 9110 allows;
+  a syntactically invalid or non-``bytes`` Range header is ignored the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import anyio
+from starlette.responses import Response, StreamingResponse
+
+CHUNK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """An inclusive byte range ``start..end`` of a file."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+class RangeNotSatisfiable(Exception):
+    """The Range header names only bytes past the end of the file."""
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single range a ``Range`` header asks for, ``None`` to send the whole file.
+
+    Raises :class:`RangeNotSatisfiable` when the one range requested lies outside ``0..size-1``.
+    """
+    if header is None:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    first, last = first.strip(), last.strip()
+    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if first == "":
+        if last == "":
+            return None
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return ByteRange(max(0, size - suffix), size - 1)
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None  # invalid per RFC 9110 §14.1.1: ignore the header
+    if start >= size:
+        raise RangeNotSatisfiable
+    return ByteRange(start, min(end, size - 1))
+
+
+async def _read_chunks(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as handle:
+        await handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = await handle.read(min(CHUNK_BYTES, remaining))
+            if not chunk:
+                break  # the file shrank under us; the client sees a short body
+            remaining -= len(chunk)
+            yield chunk
+
+
+def _content_disposition(name: str) -> str:
+    ascii_name = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in name) or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def file_response(
+    path: Path,
+    *,
+    content_type: str,
+    range_header: str | None,
+    etag: str | None = None,
+    download_name: str | None = None,
+) -> Response:
+    """A response for ``path``: 200 whole, 206 one range, or 416 (see the module docstring).
+
+    Raises ``FileNotFoundError`` if ``path`` is missing (the caller maps it to 404).
+    """
+    size = os.stat(path).st_size
+    headers = {"accept-ranges": "bytes", "x-content-type-options": "nosniff"}
+    if etag is not None:
+        headers["etag"] = etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
+    if download_name:
+        headers["content-disposition"] = _content_disposition(download_name)
+    try:
+        wanted = parse_range(range_header, size)
+    except RangeNotSatisfiable:
+        return _unsatisfiable(size, range_header or "", headers)
+    if wanted is None:
+        headers["content-length"] = str(size)
+        return StreamingResponse(
+            _read_chunks(path, 0, size), status_code=200, media_type=content_type, headers=headers
+        )
+    headers["content-length"] = str(wanted.length)
+    headers["content-range"] = f"bytes {wanted.start}-{wanted.end}/{size}"
+    body = _read_chunks(path, wanted.start, wanted.length)
+    return StreamingResponse(body, status_code=206, media_type=content_type, headers=headers)
+
+
+def _unsatisfiable(size: int, header: str, headers: dict[str, str]) -> Response:
+    problem = {
+        "type": "about:blank",
+        "title": "Range Not Satisfiable",
+        "status": 416,
+        "detail": f"The range '{header}' lies outside the file's {size} bytes.",
+        "retryable": False,
+    }
+    headers = {**headers, "content-range": f"bytes */{size}"}
+    return Response(
+        json.dumps(problem), status_code=416, media_type="application/problem+json", headers=headers
+    )
