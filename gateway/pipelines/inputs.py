@@ -19,7 +19,8 @@ class _Invalid(ValueError):
 
 
 def _is_absent(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value == "")
+    """None, an empty form field or an empty file record all mean the client gave nothing."""
+    return value is None or (isinstance(value, str | Mapping | list) and len(value) == 0)
 
 
 def _integer(value: Any) -> int:
@@ -72,7 +73,12 @@ def _in_range(value: float, spec: InputSpec) -> None:
         raise _Invalid(f"must be at most {spec.maximum:g}")
 
 
-def _megabytes(size: int) -> str:
+def _size(size: int) -> str:
+    """``1500`` → ``1.5 kB``; ``50_000_000`` → ``50.0 MB``."""
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
     return f"{size / 1_000_000:.1f} MB"
 
 
@@ -84,7 +90,7 @@ def _file(value: Any, spec: InputSpec) -> Any:
             raise _Invalid(f"must be one of {', '.join(spec.accept)}, not {content_type}")
         size = value.get("bytes")
         if spec.max_bytes is not None and isinstance(size, int) and size > spec.max_bytes:
-            raise _Invalid(f"is {_megabytes(size)}; the limit is {_megabytes(spec.max_bytes)}")
+            raise _Invalid(f"is {_size(size)}; the limit is {_size(spec.max_bytes)}")
     return value
 
 
