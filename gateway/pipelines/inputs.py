@@ -82,11 +82,17 @@ def _size(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
+def _accepted(content_type: str, accept: list[str]) -> bool:
+    """``audio/wav`` is accepted by ``audio/wav`` and by ``audio/*``."""
+    kind = content_type.split("/")[0]
+    return any(item == content_type or item == f"{kind}/*" for item in accept)
+
+
 def _file(value: Any, spec: InputSpec) -> Any:
     """A file input arrives as the API's file record; check what it tells about type and size."""
     if isinstance(value, Mapping):
         content_type = str(value.get("content_type") or "").split(";")[0].strip().lower()
-        if content_type and spec.accept and content_type not in spec.accept:
+        if content_type and spec.accept and not _accepted(content_type, spec.accept):
             raise _Invalid(f"must be one of {', '.join(spec.accept)}, not {content_type}")
         size = value.get("bytes")
         if spec.max_bytes is not None and isinstance(size, int) and size > spec.max_bytes:

@@ -124,3 +124,23 @@ def test_required_file_input_must_be_present(inputs: dict[str, Any]) -> None:
     with pytest.raises(InputValidationError) as caught:
         validate_job_inputs(spec, inputs)
     assert caught.value.errors == [{"field": "audio", "message": "is required"}]
+
+
+@pytest.mark.parametrize(
+    ("accept", "ok"), [(["audio/*"], True), (["audio/wav"], True), (["audio/mpeg"], False)]
+)
+def test_accept_may_use_a_wildcard(accept: list[str], ok: bool) -> None:
+    spec = PipelineSpec.model_validate(
+        {
+            "name": "listen",
+            "inputs": {"voice": {"type": "audio", "accept": accept}},
+            "steps": [{"id": "hear", "worker": "stt", "inputs": {"audio": "{{ inputs.voice }}"}}],
+            "outputs": {"text": "{{ steps.hear.text }}"},
+        }
+    )
+    record = {"file": "uploads/v", "content_type": "audio/wav", "bytes": 10, "sha256": "0" * 64}
+    if ok:
+        assert validate_job_inputs(spec, {"voice": record})["voice"] == record
+    else:
+        with pytest.raises(InputValidationError, match="must be one of audio/mpeg, not audio/wav"):
+            validate_job_inputs(spec, {"voice": record})
