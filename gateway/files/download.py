@@ -60,12 +60,12 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
             raise RangeNotSatisfiable
         return ByteRange(max(0, size - suffix), size - 1)
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None  # invalid per RFC 9110 §14.1.1: ignore the header
     if start >= size:
         raise RangeNotSatisfiable
-    return ByteRange(start, min(end, size - 1))
+    end = min(int(last), size - 1) if last else size - 1
+    return ByteRange(start, end)
 
 
 async def _read_chunks(path: Path, start: int, length: int) -> AsyncIterator[bytes]:

@@ -1,0 +1,101 @@
+"""Shared fixtures for gateway.files tests: a files root and real sample files of every format."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def files_root(tmp_path: Path) -> Path:
+    root = tmp_path / "files"
+    root.mkdir()
+    return root
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def leftovers(files_root: Path) -> Callable[[], list[str]]:
+    """``leftovers()`` → every regular file under the files root (uploads and temp files alike)."""
+    return lambda: _leftovers(files_root)
+
+
+def image_bytes(fmt: str, size: tuple[int, int] = (8, 6)) -> bytes:
+    """A real image encoded by Pillow."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 90)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def wav_bytes(seconds: float = 0.1, rate: int = 16000) -> bytes:
+    """A real 16-bit mono WAV of a 440 Hz tone, written by the stdlib ``wave`` module."""
+    frames = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / rate)))
+        for i in range(int(seconds * rate))
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+    return buffer.getvalue()
+
+
+def id3_tag(payload: bytes = b"TIT2\x00\x00\x00\x06\x00\x00\x03tone\x00") -> bytes:
+    """An ID3v2.4 tag (10-byte header + frames) with its size as a synchsafe integer."""
+    n = len(payload)
+    synchsafe = bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+    return b"ID3\x04\x00\x00" + synchsafe + payload
+
+
+def m4a_head() -> bytes:
+    """An ``ftyp`` box with major brand ``M4A `` followed by an empty ``mdat`` box (ISO/IEC 14496-12)."""
+    ftyp_body = b"M4A " + struct.pack(">I", 0) + b"M4A isommp42"
+    return struct.pack(">I", 8 + len(ftyp_body)) + b"ftyp" + ftyp_body + struct.pack(">I", 8) + b"mdat"
+
+
+SAMPLES: dict[str, Callable[[], bytes]] = {
+    "png": lambda: image_bytes("PNG"),
+    "jpeg": lambda: image_bytes("JPEG"),
+    "webp": lambda: image_bytes("WEBP"),
+    "gif": lambda: image_bytes("GIF"),
+    "wav": wav_bytes,
+    "mp3": lambda: (FIXTURES / "tone.mp3").read_bytes(),
+    "mp3-id3": lambda: id3_tag() + (FIXTURES / "tone.mp3").read_bytes(),
+    "flac": lambda: (FIXTURES / "tone.flac").read_bytes(),
+    "ogg": lambda: (FIXTURES / "tone.ogg").read_bytes(),
+    "opus": lambda: (FIXTURES / "tone.opus").read_bytes(),
+    "webm": lambda: (FIXTURES / "tone.webm").read_bytes(),
+    "mka": lambda: (FIXTURES / "tone.mka").read_bytes(),
+    "m4a": m4a_head,
+}
+
+
+@pytest.fixture
+def sample() -> Callable[[str], bytes]:
+    """``sample("png")`` → the bytes of a real file of that format."""
+    return lambda name: SAMPLES[name]()
+
+
+@pytest.fixture
+def make_wav() -> Callable[..., bytes]:
+    """``make_wav(seconds=…)`` → a real WAV of that length."""
+    return wav_bytes
