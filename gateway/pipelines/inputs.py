@@ -19,8 +19,10 @@ class _Invalid(ValueError):
 
 
 def _is_absent(value: Any) -> bool:
-    """None, an empty form field or an empty file record all mean the client gave nothing."""
-    return value is None or (isinstance(value, str | Mapping | list) and len(value) == 0)
+    """None, a blank form field or an empty file record all mean the client gave nothing."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, Mapping | list) and len(value) == 0)
 
 
 def _integer(value: Any) -> int:

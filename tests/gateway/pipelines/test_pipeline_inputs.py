@@ -49,6 +49,10 @@ def test_empty_form_field_counts_as_absent() -> None:
     assert (result["style"], result["steps"], result["note"]) == ("wave", 20, None)
 
 
+def test_blank_required_text_is_missing() -> None:
+    assert problems({"text": "  \n "}) == {"text": "is required"}
+
+
 @pytest.mark.parametrize(
     ("name", "given", "expected"),
     [
