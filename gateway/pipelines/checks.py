@@ -92,7 +92,7 @@ def _step_problems(spec: PipelineSpec, step: StepSpec, label: str) -> list[str]:
             for name, field in gives.items()
             if field.required and name not in use
         ]
-        problems += _value_problems(spec, f"{label}.on_error.use", use, step, gives)
+        problems += _value_problems(spec, f"{label}.on_error.use", use, step, gives, role="output")
     return problems
 
 
@@ -108,9 +108,10 @@ def _value_problems(
     values: Mapping[str, Any],
     owner: StepSpec | None,
     targets: Mapping[str, FieldSpec],
+    role: str = "input",
 ) -> list[str]:
     """Check every reference in ``values``; a value that is exactly one reference is type-checked against
-    ``targets[key]`` (the capability's field it feeds) when there is one."""
+    ``targets[key]`` (the capability's input or output ``role`` field it fills) when there is one."""
     problems = []
     for key, value in values.items():
         for path, text in walk_strings(value, key):
@@ -126,7 +127,8 @@ def _value_problems(
                 continue
             whole = whole_reference(text)
             target = targets.get(key) if path == key else None
-            problems += [f"{spot}: {p}" for p in _type_problems(spec, refs, whole, target, owner, key, where)]
+            what = f"{owner.worker} {role} '{key}'" if owner else f"'{key}'"
+            problems += [f"{spot}: {p}" for p in _type_problems(spec, refs, whole, target, what)]
     return problems
 
 
@@ -159,10 +161,9 @@ def _type_problems(
     refs: list[Reference],
     whole: Reference | None,
     target: FieldSpec | None,
-    owner: StepSpec | None,
-    key: str,
-    where: str,
+    what: str,
 ) -> list[str]:
+    """Files go whole into file fields only; a text input must fit the field it fills."""
     if whole is None:
         return [
             f"'{ref.text}' is an {kind} file and cannot be embedded in text; use the reference alone"
@@ -172,8 +173,6 @@ def _type_problems(
     kind = _source_type(spec, whole)
     if target is None:
         return []
-    role = "output" if ".on_error." in f".{where}." else "input"
-    what = f"{owner.worker} {role} '{key}'" if owner else f"'{key}'"
     if (kind in _FILE_TYPES or target.type in _FILE_TYPES) and kind != target.type:
         return [f"{what} expects {target.type} but '{whole.text}' is {kind}"]
     if whole.kind != "inputs":

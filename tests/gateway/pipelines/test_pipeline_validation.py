@@ -138,6 +138,13 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], list[str]]] = [
         ["steps[1] (prompt).on_error.use.text: unknown step 'nope'"],
     ),
     (
+        "on_error gives a file for a text output",
+        lambda d: step(1)(d)["on_error"]["use"].update(text="{{ inputs.audio }}"),
+        [
+            "steps[1] (prompt).on_error.use.text: llm output 'text' expects text but '{{ inputs.audio }}' is audio"
+        ],
+    ),
+    (
         "output references unknown step",
         lambda d: d["outputs"].update(image="{{ steps.paint.image }}"),
         ["outputs.image: unknown step 'paint'"],
