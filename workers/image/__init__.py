@@ -1,0 +1,1 @@
+"""The image worker: prompt → image (HF Inference text-to-image, or a labelled placeholder offline)."""

@@ -1,0 +1,172 @@
+"""The worker's runner: loads the backend once, admits runs up to the concurrency limit, executes them.
+
+The HTTP layer (:mod:`workers.kit.app`) only parses requests and renders answers; everything about running —
+readiness, admission (429 beyond ``<CAP>_MAX_CONCURRENCY``), the bounded thread pool, the timeout, usage and
+metrics — lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from workers.kit.backend import Backend, Call, Result
+from workers.kit.contract import (
+    CAPABILITY_IO,
+    Capability,
+    FileRef,
+    RunRequest,
+    RunResponse,
+    Usage,
+    WorkerInfo,
+)
+from workers.kit.errors import NotReady, Overloaded, RunTimeout, WorkerError
+from workers.kit.files import FileStore
+from workers.kit.inputs import prepare_inputs, prepare_options
+from workers.kit.metrics import WorkerMetrics
+from workers.kit.settings import WorkerSettings
+
+log = logging.getLogger("modaline.worker")
+
+
+class WorkerRuntime:
+    """One worker process's backend, limits and counters."""
+
+    def __init__(self, capability: Capability, backend: Backend, settings: WorkerSettings) -> None:
+        self.capability = capability
+        self.backend = backend
+        self.settings = settings
+        self.store = FileStore(settings.files_root)
+        self.metrics = WorkerMetrics(capability, backend.name)
+        self._inputs, self._outputs = CAPABILITY_IO[capability]
+        self._executor = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix=f"{capability}-run")
+        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self._loaded = threading.Event()
+        self._load_error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the backend in a background thread; ``/readyz`` turns 200 when it is done."""
+        if self.backend.unavailable_reason() is None:
+            threading.Thread(target=self._load, name=f"{self.capability}-load", daemon=True).start()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.backend.load()
+        except Exception as exc:
+            self._load_error = exc.detail if isinstance(exc, WorkerError) else f"model failed to load: {exc}"
+            log.error(
+                "%s backend %r failed to load: %s", self.capability, self.backend.name, self._load_error
+            )
+        else:
+            log.info(
+                "%s backend %r ready in %.1f s",
+                self.capability,
+                self.backend.name,
+                time.perf_counter() - started,
+            )
+            self.metrics.ready.set(1)
+        finally:
+            self._loaded.set()
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        """Block until loading finished (for tests and scripts)."""
+        return self._loaded.wait(timeout)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def not_ready_reason(self) -> str | None:
+        """Why ``/readyz`` is 503, or None when the worker can serve."""
+        if reason := self.backend.unavailable_reason():
+            return reason
+        if not self._loaded.is_set():
+            return f"model loading ({self.backend.name} backend)"
+        return self._load_error
+
+    # -- info ------------------------------------------------------------------------------------------------
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(
+            capability=self.capability,
+            backend=self.backend.name,
+            model=self.backend.model,
+            placeholder=self.backend.placeholder,
+            inputs=self._inputs,
+            options=self.backend.options(),
+            outputs=self._outputs,
+        )
+
+    # -- running ---------------------------------------------------------------------------------------------
+
+    async def run(self, request: RunRequest) -> RunResponse:
+        """Run once with the limits applied; raises :class:`WorkerError` on any failure."""
+        try:
+            response = await self._admit_and_run(request)
+        except WorkerError as exc:
+            self.metrics.failed(exc.slug)
+            raise
+        except Exception:
+            self.metrics.failed("internal")
+            raise
+        self.metrics.succeeded(response.usage.seconds)
+        return response
+
+    async def _admit_and_run(self, request: RunRequest) -> RunResponse:
+        if reason := self.not_ready_reason():
+            raise NotReady(reason, retry_after=5)
+        if not self._slots.acquire(blocking=False):
+            raise Overloaded(
+                f"{self.settings.max_concurrency} run(s) already in progress; retry shortly", retry_after=1
+            )
+        self.metrics.in_flight.inc()
+        try:
+            future = self._executor.submit(self._execute, request)
+        except BaseException:
+            self._release(None)
+            raise
+        future.add_done_callback(
+            self._release
+        )  # the slot frees when the thread is done, even after a timeout
+        try:
+            async with asyncio.timeout(self.settings.timeout_seconds):
+                return await asyncio.wrap_future(future)
+        except TimeoutError as exc:
+            raise RunTimeout(f"the run took longer than {self.settings.timeout_seconds:g} s") from exc
+
+    def _release(self, _future: Future[RunResponse] | None) -> None:
+        self.metrics.in_flight.dec()
+        self._slots.release()
+
+    def _execute(self, request: RunRequest) -> RunResponse:
+        """Blocking part of a run, on a pool thread: check inputs, call the backend, check outputs."""
+        started = time.perf_counter()
+        writer = self.store.writer(request.job_id, request.step_id)
+        inputs = prepare_inputs(request.inputs, self._inputs, store=self.store, settings=self.settings)
+        options = prepare_options(request.options, self.backend.options())
+        result = self.backend.run(Call(inputs=inputs, options=options, outputs=writer))
+        outputs = self._check_outputs(result)
+        usage = Usage(
+            provider=self.backend.provider,
+            model=result.model or self.backend.model,
+            seconds=round(time.perf_counter() - started, 6),
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            cost_usd=result.cost_usd,
+        )
+        return RunResponse(outputs=outputs, usage=usage, placeholder=self.backend.placeholder)
+
+    def _check_outputs(self, result: Result) -> dict[str, object]:
+        """The backend's outputs as JSON, or an internal error if it broke the capability's promise."""
+        outputs: dict[str, object] = {}
+        for name, spec in self._outputs.items():
+            value = result.outputs.get(name)
+            if value is None and spec.required:
+                raise WorkerError(f"the {self.backend.name} backend returned no {name!r} output")
+            outputs[name] = value.model_dump() if isinstance(value, FileRef) else value
+        return outputs

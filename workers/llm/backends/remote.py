@@ -1,0 +1,91 @@
+"""OpenRouter through the official ``openai`` client (``LLM_BACKEND=openrouter``, key ``OPENROUTER_API_KEY``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import openai
+
+from workers.kit.backend import Backend, Call, Result
+from workers.kit.contract import FieldSpec
+from workers.kit.errors import UpstreamError
+from workers.kit.settings import WorkerSettings
+from workers.kit.upstream import upstream_errors
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+
+#: Options of every llm backend.
+LLM_OPTIONS: dict[str, FieldSpec] = {
+    "max_tokens": FieldSpec(
+        type="integer", default=256, minimum=1, maximum=4096, description="Longest answer, in tokens"
+    ),
+    "temperature": FieldSpec(
+        type="number", default=0.7, minimum=0, maximum=2, description="Sampling temperature; 0 is greedy"
+    ),
+}
+
+
+class OpenRouterBackend(Backend):
+    """Chat completions on OpenRouter. Retries are the gateway's job, so the client never retries itself."""
+
+    name = "openrouter"
+    provider = "openrouter"
+    key_setting = "openrouter_api_key"
+    key_env = "OPENROUTER_API_KEY"
+    default_model = "meta-llama/llama-3.1-8b-instruct"
+
+    def __init__(self, settings: WorkerSettings, *, http_client: httpx2.Client | None = None) -> None:
+        super().__init__(settings)
+        self._http_client = http_client
+        self._client: openai.OpenAI | None = None
+
+    def options(self) -> dict[str, FieldSpec]:
+        return LLM_OPTIONS
+
+    def load(self) -> None:
+        """Create the client once; it pools its connections for the life of the worker."""
+        self._client = openai.OpenAI(
+            base_url=self.settings.base_url or OPENROUTER_BASE_URL,
+            api_key=self.settings.secret("openrouter_api_key"),
+            default_headers={"HTTP-Referer": self.settings.app_url, "X-Title": self.settings.app_title},
+            timeout=self.settings.timeout_seconds,
+            max_retries=0,
+            http_client=self._http_client,
+        )
+
+    def run(self, call: Call) -> Result:
+        if self._client is None:
+            self.load()
+        assert self._client is not None
+        with upstream_errors("OpenRouter"):
+            completion = self._client.chat.completions.create(
+                model=self.model,
+                messages=_messages(call.inputs["text"], call.inputs.get("system")),
+                max_tokens=call.options["max_tokens"],
+                temperature=call.options["temperature"],
+                extra_body={"usage": {"include": True}},  # OpenRouter usage accounting: adds usage.cost
+            )
+        text = completion.choices[0].message.content if completion.choices else None
+        if not text:
+            raise UpstreamError(f"OpenRouter returned no text (model {completion.model or self.model})")
+        usage = completion.usage
+        return Result(
+            outputs={"text": text},
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
+            cost_usd=_cost(usage),
+            model=completion.model or None,
+        )
+
+
+def _messages(text: str, system: str | None) -> list[Any]:
+    messages: list[Any] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
+def _cost(usage: Any) -> float | None:
+    """OpenRouter's ``usage.cost`` (credits = USD), when present."""
+    cost = getattr(usage, "cost", None)
+    return float(cost) if isinstance(cost, int | float) else None

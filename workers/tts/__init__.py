@@ -1,0 +1,1 @@
+"""The tts worker: text → audio (HF Inference text-to-speech, or Piper offline)."""
