@@ -160,7 +160,7 @@ class _FormReader:
         original = _decode(filename) if filename is not None else None
         part.unselected = filename == b""
         part.spool = Spool(self._root, max_bytes=limit, rule=type_rule, original_name=original)
-        await part.spool.__aenter__()
+        await part.spool.open()
 
     async def data(self, chunk: bytes) -> None:
         part = self._part
@@ -184,7 +184,7 @@ class _FormReader:
         try:
             stored = await spool.publish()
         finally:
-            await spool.__aexit__(None, None, None)
+            spool.discard()  # removes the temp file if publishing failed; a no-op after success
         self.form.files[part.name] = stored
 
     def cleanup(self) -> None:

@@ -67,7 +67,7 @@ class Spool:
         self._sniffed: Sniffed | None = None
 
     async def __aenter__(self) -> Spool:
-        await anyio.to_thread.run_sync(self._open)
+        await self.open()
         return self
 
     async def __aexit__(
@@ -117,6 +117,10 @@ class Spool:
             os.close(self._fd)
             self._fd = None
         self._tmp.unlink(missing_ok=True)
+
+    async def open(self) -> None:
+        """Create the temp file under ``<files root>/.tmp`` (pair with :meth:`discard` if not using ``async with``)."""
+        await anyio.to_thread.run_sync(self._open)
 
     def _open(self) -> None:
         self._tmp.parent.mkdir(parents=True, exist_ok=True)

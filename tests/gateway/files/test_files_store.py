@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,28 @@ async def test_stores_a_png_whatever_the_chunking(
     assert (stored.kind, stored.content_type, stored.bytes) == ("image", "image/png", len(data))
     assert stored.sha256 == hashlib.sha256(data).hexdigest()
     assert list((files_root / ".tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("jpeg", "image/jpeg"),
+        ("webp", "image/webp"),
+        ("gif", "image/gif"),
+        ("mp3-id3", "audio/mpeg"),
+        ("flac", "audio/flac"),
+        ("ogg", "audio/ogg"),
+        ("webm", "audio/webm"),
+        ("mka", "audio/x-matroska"),
+        ("m4a", "audio/mp4"),
+    ],
+)
+async def test_every_supported_format_is_stored_with_its_sniffed_type(
+    files_root: Path, sample: Callable[[str], bytes], name: str, content_type: str
+) -> None:
+    stored = await store_stream(chunked(sample(name)), files_root=files_root, max_bytes=10**6)
+    assert stored.content_type == content_type
+    assert (files_root / stored.path).read_bytes() == sample(name)
 
 
 async def test_large_audio_is_written_in_several_flushes_with_the_right_hash(
@@ -132,7 +156,17 @@ REFUSALS = [
         "forged-png", {}, 422, "starts like a PNG image but cannot be read as one", id="corrupt-png"
     ),
 ]
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG signature and a valid IHDR chunk claiming ``width`` by ``height`` pixels, and nothing else."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk
+
+
 OTHER = {
+    "bomb-png": png_claiming(30_000, 30_000),
     "pdf": b"%PDF-1.7\n" + b"0" * 100,
     "text": b"just some words\n" * 20,
     "empty": b"",
