@@ -2,6 +2,8 @@
 
 Only the formats the pipelines can consume are recognised: images (PNG, JPEG, WebP, GIF) and audio
 (WAV, MP3, FLAC, Ogg with Opus/Vorbis/FLAC/Speex, WebM/Matroska, MP4/M4A). Anything else is ``None``.
+WebM, Matroska and MP4 are containers: any file of theirs counts as audio (a video track in it is left
+for the speech worker's decoder to skip), and an MP4 is recognised by an audio-capable ``ftyp`` brand.
 """
 
 from __future__ import annotations
