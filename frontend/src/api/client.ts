@@ -1,0 +1,90 @@
+/** The typed API client (openapi-fetch over the generated schema) and the one place errors are translated. */
+import createClient from "openapi-fetch";
+import type { paths } from "./schema";
+import type { FilePublic, Job, Problem } from "./types";
+
+export const api = createClient<paths>({ baseUrl: "" });
+
+/** An API call that failed, carrying the server's problem document (or one made up for network trouble). */
+export class ApiError extends Error {
+  readonly problem: Problem;
+  constructor(problem: Problem) {
+    super(problem.detail ? `${problem.title}: ${problem.detail}` : problem.title);
+    this.name = "ApiError";
+    this.problem = problem;
+  }
+  get status(): number {
+    return this.problem.status;
+  }
+}
+
+function toProblem(error: unknown, response: Response | undefined): Problem {
+  if (error && typeof error === "object" && "title" in error) {
+    const problem = error as Problem;
+    return { ...problem, status: problem.status ?? response?.status ?? 0 };
+  }
+  if (response) {
+    return {
+      title: response.statusText || "Request failed",
+      status: response.status,
+      detail: typeof error === "string" ? error : undefined,
+    };
+  }
+  return {
+    title: "Can't reach Modaline",
+    status: 0,
+    detail: error instanceof Error ? error.message : String(error),
+  };
+}
+
+/** Unwrap an openapi-fetch result: the data, or an ApiError with the problem. */
+export async function call<T>(
+  request: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<T> {
+  let result: { data?: T; error?: unknown; response: Response };
+  try {
+    result = await request;
+  } catch (networkError) {
+    throw new ApiError(toProblem(networkError, undefined));
+  }
+  if (result.error !== undefined || !result.response.ok) {
+    throw new ApiError(toProblem(result.error, result.response));
+  }
+  return result.data as T;
+}
+
+export function uploadFile(file: Blob, name: string): Promise<FilePublic> {
+  return call(
+    api.POST("/v1/files", {
+      // openapi-fetch sends FormData as-is; the schema describes the field as a binary string.
+      body: { file: "" },
+      bodySerializer: () => {
+        const form = new FormData();
+        form.append("file", file, name);
+        return form;
+      },
+    }),
+  );
+}
+
+export function createJob(
+  pipeline: string,
+  inputs: Record<string, unknown>,
+  idempotencyKey: string,
+): Promise<Job> {
+  return call(
+    api.POST("/v1/jobs", {
+      params: { header: { "Idempotency-Key": idempotencyKey } },
+      body: { pipeline, inputs },
+    }),
+  );
+}
+
+export function cancelJob(id: string): Promise<Job> {
+  return call(api.POST("/v1/jobs/{job_id}/cancel", { params: { path: { job_id: id } } }));
+}
+
+/** The URL of a job's event stream (EventSource takes a URL, not a fetch). */
+export function jobEventsUrl(id: string): string {
+  return `/v1/jobs/${encodeURIComponent(id)}/events`;
+}

@@ -1,0 +1,77 @@
+import { useEffect, useState } from "react";
+import type { Pipeline, Step } from "../api/types";
+import { formatDuration, workerLabel } from "../lib/format";
+import { BackendBadge, PlaceholderBadge, StatusBadge } from "./Badges";
+import { OutputValue } from "./OutputValue";
+
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    const timer = window.setInterval(() => setNow(Date.now()), 500);
+    return () => window.clearInterval(timer);
+  }, [active]);
+  return now;
+}
+
+function duration(step: Step, now: number): string | null {
+  if (step.duration_ms !== null && step.duration_ms !== undefined) return formatDuration(step.duration_ms);
+  if (step.status === "running" && step.started_at) {
+    return `${formatDuration(now - new Date(step.started_at).getTime())} so far`;
+  }
+  return null;
+}
+
+function StepItem({ step, optional, now }: { step: Step; optional: boolean; now: number }) {
+  const time = duration(step, now);
+  const outputs = Object.entries(step.outputs ?? {});
+  return (
+    <li className={`step step-${step.status}`} aria-label={`${step.id}: ${step.status}`}>
+      <span className="step-dot" aria-hidden="true" />
+      <div className="step-body">
+        <div className="step-head">
+          <span className="step-name">{workerLabel(step.worker)}</span>
+          <span className="muted step-id">{step.id}</span>
+          {optional ? <span className="badge">optional</span> : null}
+          <StatusBadge status={step.status} />
+          {time ? <span className="step-time">{time}</span> : null}
+        </div>
+        <div className="step-meta">
+          <BackendBadge backend={step.backend} model={step.model} />
+          {step.placeholder ? <PlaceholderBadge /> : null}
+          {step.attempts > 1 ? <span className="badge badge-retry">{step.attempts} attempts</span> : null}
+        </div>
+        {step.error ? (
+          <p className={step.error.retryable && step.status === "running" ? "step-note" : "step-error"}>
+            <strong>{step.error.title}</strong>
+            {step.error.detail ? ` — ${step.error.detail}` : ""}
+          </p>
+        ) : null}
+        {outputs.length && step.status === "succeeded" ? (
+          <details className="step-outputs" open>
+            <summary>What this step made</summary>
+            {outputs.map(([name, value]) => (
+              <div key={name} className="step-output">
+                <span className="output-name">{name}</span>
+                <OutputValue value={value} title={`${step.id} ${name}`} />
+              </div>
+            ))}
+          </details>
+        ) : null}
+      </div>
+    </li>
+  );
+}
+
+/** The job's steps in order, with status, timing, retries, backend and placeholder badges. */
+export function Timeline({ steps, pipeline }: { steps: Step[]; pipeline?: Pipeline }) {
+  const now = useNow(steps.some((step) => step.status === "running"));
+  const optional = new Set((pipeline?.steps ?? []).filter((step) => step.optional).map((step) => step.id));
+  return (
+    <ol className="timeline" aria-label="Steps">
+      {steps.map((step) => (
+        <StepItem key={step.id} step={step} optional={optional.has(step.id)} now={now} />
+      ))}
+    </ol>
+  );
+}

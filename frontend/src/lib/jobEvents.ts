@@ -1,0 +1,140 @@
+/**
+ * The events → state reducer: folds one Server-Sent Event from `/v1/jobs/{id}/events` into the job the
+ * page shows. Pure and idempotent: replayed or out-of-order events never move a job or step backwards,
+ * so a resumed stream may safely repeat what the snapshot already says.
+ */
+import type { Job, JobStatus, Step, StepStatus } from "../api/types";
+import { elapsedMs } from "./format";
+
+export const EVENT_TYPES = [
+  "job.queued",
+  "job.running",
+  "step.running",
+  "step.retrying",
+  "step.succeeded",
+  "step.failed",
+  "step.skipped",
+  "job.succeeded",
+  "job.failed",
+  "job.canceled",
+] as const;
+
+export type JobEventType = (typeof EVENT_TYPES)[number];
+
+export interface JobEvent {
+  seq: number;
+  job_id: string;
+  type: JobEventType | string;
+  step_id?: string | null;
+  status?: string | null;
+  attempt?: number | null;
+  detail?: string | null;
+  at: string;
+}
+
+const JOB_RANK: Record<JobStatus, number> = { queued: 0, running: 1, succeeded: 2, failed: 2, canceled: 2 };
+const STEP_RANK: Record<StepStatus, number> = { pending: 0, running: 1, succeeded: 2, failed: 2, skipped: 2 };
+
+export function isTerminalEvent(type: string): boolean {
+  return type === "job.succeeded" || type === "job.failed" || type === "job.canceled";
+}
+
+function withJobStatus(job: Job, status: JobStatus, event: JobEvent): Job {
+  if (JOB_RANK[status] < JOB_RANK[job.status]) return job;
+  if (JOB_RANK[job.status] === 2) return job; // terminal states never change again
+  const next: Job = { ...job, status, updated_at: event.at };
+  if (status === "running") next.started_at = job.started_at ?? event.at;
+  if (JOB_RANK[status] === 2) next.finished_at = job.finished_at ?? event.at;
+  if (status === "failed" && !job.error) {
+    next.error = { title: "The job failed", detail: event.detail ?? "", step_id: event.step_id ?? null };
+  }
+  return next;
+}
+
+function blankStep(id: string): Step {
+  return { id, worker: "", status: "pending", attempts: 0, placeholder: false, outputs: {} } as Step;
+}
+
+function updateStep(step: Step, event: JobEvent): Step {
+  const kind = event.type.slice("step.".length);
+  const attempt = event.attempt ?? undefined;
+  switch (kind) {
+    case "running":
+      if (STEP_RANK[step.status] > 1) return step;
+      return {
+        ...step,
+        status: "running",
+        attempts: Math.max(step.attempts, attempt ?? 1),
+        started_at: step.started_at ?? event.at,
+        error: step.status === "running" ? step.error : null,
+      };
+    case "retrying":
+      if (STEP_RANK[step.status] > 1) return step;
+      return {
+        ...step,
+        status: "running",
+        attempts: Math.max(step.attempts, attempt ?? step.attempts),
+        started_at: step.started_at ?? event.at,
+        error: {
+          title: `Attempt ${attempt ?? step.attempts} did not work, trying again`,
+          detail: event.detail ?? "",
+          retryable: true,
+        },
+      };
+    case "succeeded":
+    case "failed":
+    case "skipped": {
+      if (STEP_RANK[step.status] === 2) return step;
+      const status = kind as StepStatus;
+      const started = step.started_at ?? null;
+      const error =
+        status === "failed"
+          ? (step.error && !step.error.retryable ? step.error : null) ?? {
+              title: "This step failed",
+              detail: event.detail ?? "",
+              retryable: false,
+            }
+          : null;
+      return {
+        ...step,
+        status,
+        attempts: Math.max(step.attempts, attempt ?? (status === "skipped" ? 0 : 1)),
+        finished_at: step.finished_at ?? event.at,
+        duration_ms: step.duration_ms ?? elapsedMs(started, event.at),
+        error,
+      };
+    }
+    default:
+      return step;
+  }
+}
+
+/** The job after `event`; the same object when the event changes nothing or is for another job. */
+export function applyEvent(job: Job, event: JobEvent): Job {
+  if (event.job_id && event.job_id !== job.id) return job;
+  if (event.type.startsWith("job.")) {
+    const status = event.type.slice("job.".length) as JobStatus;
+    return status in JOB_RANK ? withJobStatus(job, status, event) : job;
+  }
+  if (event.type.startsWith("step.") && event.step_id) {
+    const steps = job.steps.some((step) => step.id === event.step_id)
+      ? job.steps
+      : [...job.steps, blankStep(event.step_id)];
+    const next = steps.map((step) => (step.id === event.step_id ? updateStep(step, event) : step));
+    const changed = next.some((step, index) => step !== steps[index]) || steps !== job.steps;
+    if (!changed) return job;
+    const withSteps = { ...job, steps: next, updated_at: event.at };
+    return job.status === "queued" ? withJobStatus(withSteps, "running", event) : withSteps;
+  }
+  return job;
+}
+
+/** Parse one SSE `data:` payload; null when it is not a job event. */
+export function parseEvent(data: string): JobEvent | null {
+  try {
+    const value = JSON.parse(data) as JobEvent;
+    return value && typeof value.type === "string" && typeof value.seq === "number" ? value : null;
+  } catch {
+    return null;
+  }
+}
