@@ -129,6 +129,8 @@ class LocalEngineBackend(Backend):
         return bool(getattr(self._engine, "placeholder", False))
 
     def load(self) -> None:
+        if self._engine is not None:
+            return
         try:
             module = importlib.import_module(self.engine_module)
             engine = getattr(module, self.engine_class)(**self.engine_kwargs())

@@ -1,0 +1,376 @@
+"""One contract suite for all five workers (DESIGN §2), parametrized over the capability.
+
+Each test drives a worker app built by the kit. The happy-path and bad-input tests use the real local
+engine when it loads on this machine (the `local` extra) and a small fake backend otherwise; tests that need
+to hold a backend in a given state (loading, busy, failing) always use the fake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import threading
+import wave
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import AppMaker
+from PIL import Image
+from worker_helpers import Controls, assert_problem, fake_backends, run_body, runtime, wait_until
+
+from workers.kit.backend import Backend, BackendFactory
+from workers.kit.contract import CAPABILITIES, CAPABILITY_IO, Capability, FileRef, RunResponse, WorkerInfo
+from workers.kit.errors import InvalidInput
+from workers.kit.settings import load_settings
+from workers.kit.testing import png_bytes, put_file, wav_bytes
+
+
+@dataclass(frozen=True)
+class Case:
+    """What a valid run and a typical mistake look like for one capability."""
+
+    good: Callable[[Path], dict[str, Any]]
+    options: dict[str, Any]
+    bad: Callable[[Path], dict[str, Any]]
+    bad_detail: str
+
+
+def _audio(root: Path) -> dict[str, Any]:
+    return {"audio": put_file(root, "uploads/speech", wav_bytes(1.0), "audio/wav")}
+
+
+def _image(root: Path) -> dict[str, Any]:
+    return {"image": put_file(root, "uploads/photo", png_bytes(64, 48), "image/png"), "style": None}
+
+
+CASES: dict[Capability, Case] = {
+    "llm": Case(
+        lambda _: {"text": "Say hello in one word."}, {"max_tokens": 8}, lambda _: {"text": 42}, "string"
+    ),
+    "image": Case(
+        lambda _: {"prompt": "a red fox"}, {"width": 96, "height": 64}, lambda _: {}, "'prompt' is required"
+    ),
+    "stt": Case(
+        _audio,
+        {},
+        lambda root: {"audio": put_file(root, "uploads/not-audio", png_bytes(), "audio/wav")},
+        "not an audio file",
+    ),
+    "tts": Case(lambda _: {"text": "Hello there."}, {}, lambda _: {"text": "x" * 5001}, "limit is 5000"),
+    "cyclegan": Case(
+        _image,
+        {},
+        lambda root: {"image": put_file(root, "uploads/broken", png_bytes()[:60], "image/png")},
+        "not a readable image",
+    ),
+}
+
+_LOADED: dict[Capability, Backend | None] = {}
+
+
+def _real_local(capability: Capability) -> Backend | None:
+    """The real local backend, loaded once per test session; None when its engine does not load here."""
+    if capability not in _LOADED:
+        module = importlib.import_module(f"workers.{capability}.backends")
+        backend = module.BACKENDS["local"](load_settings(capability))
+        try:
+            backend.load()
+        except Exception:
+            _LOADED[capability] = None
+        else:
+            _LOADED[capability] = backend
+    return _LOADED[capability]
+
+
+def preferred_backends(capability: Capability) -> dict[str, BackendFactory]:
+    """The real local engine when it loads, else the fake."""
+    real = _real_local(capability)
+    if real is None:
+        return fake_backends(capability)
+    return {"local": lambda settings: real}
+
+
+def _check_file(root: Path, ref: dict[str, Any], job: str, step: str, name: str) -> Path:
+    parsed = FileRef.model_validate(ref)
+    assert parsed.file.startswith(f"jobs/{job}/{step}/{name}.")
+    path = root / parsed.file
+    data = path.read_bytes()
+    assert len(data) == parsed.bytes
+    assert hashlib.sha256(data).hexdigest() == parsed.sha256
+    return path
+
+
+pytestmark = pytest.mark.parametrize("capability", CAPABILITIES)
+
+
+def test_healthz_answers_while_the_process_lives(capability: Capability, make_client: AppMaker) -> None:
+    client = make_client(capability, fake_backends(capability))
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_is_503_with_a_reason_while_the_model_loads(
+    capability: Capability, make_client: AppMaker
+) -> None:
+    gate = threading.Event()
+    client = make_client(capability, fake_backends(capability, Controls(load_gate=gate)), wait=False)
+    try:
+        answer = client.get("/readyz")
+        assert answer.status_code == 503
+        assert "loading" in answer.json()["reason"]
+        assert_problem(
+            client.post("/v1/run", json=run_body({})),
+            503,
+            retryable=True,
+            detail="loading",
+        )
+    finally:
+        gate.set()
+    assert runtime(client.app).wait_loaded(5)
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "backend": "fake", "model": "fake-model-1"}
+
+
+def test_readyz_reports_a_failed_load(capability: Capability, make_client: AppMaker) -> None:
+    client = make_client(
+        capability, fake_backends(capability, Controls(load_error=RuntimeError("weights corrupt")))
+    )
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["reason"] == "model failed to load: weights corrupt"
+
+
+def test_readyz_names_the_missing_local_engine(capability: Capability, make_client: AppMaker) -> None:
+    module = importlib.import_module(f"workers.{capability}.backends")
+    local = module.BACKENDS["local"]
+    missing = type("MissingEngine", (local,), {"engine_module": "modaline_engine_that_is_not_installed"})
+    client = make_client(capability, {"local": missing})
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["reason"].startswith("local engine not installed: pip install '.[local]'")
+
+
+def test_info_declares_the_capability_io_and_backend(capability: Capability, make_client: AppMaker) -> None:
+    client = make_client(capability, preferred_backends(capability))
+    info = WorkerInfo.model_validate(client.get("/v1/info").json())
+    takes, gives = CAPABILITY_IO[capability]
+    assert info.capability == capability
+    assert info.inputs == takes
+    assert info.outputs == gives
+    assert info.backend in ("local", "fake")
+    assert info.model
+    for spec in info.options.values():
+        assert spec.type in ("text", "choice", "integer", "number", "boolean")
+
+
+def test_run_happy_path_writes_outputs_and_reports_usage(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    case = CASES[capability]
+    client = make_client(capability, preferred_backends(capability))
+    answer = client.post(
+        "/v1/run", json=run_body(case.good(files_root), case.options, job_id="j-7", step_id="draw")
+    )
+    assert answer.status_code == 200, answer.text
+    result = RunResponse.model_validate(answer.json())
+    assert result.usage.provider in ("local", "fake")
+    assert result.usage.model == client.get("/v1/info").json()["model"]
+    assert result.usage.seconds > 0
+    for name, spec in CAPABILITY_IO[capability][1].items():
+        value = result.outputs.get(name)
+        if spec.type == "text" and spec.required:
+            assert isinstance(value, str)
+        if spec.type in ("image", "audio"):
+            path = _check_file(files_root, value, "j-7", "draw", name)
+            _check_media(capability, spec.type, path, case, files_root)
+    if capability == "image":
+        assert result.placeholder == runtime(client.app).backend.placeholder
+
+
+def _check_media(capability: Capability, kind: str, path: Path, case: Case, root: Path) -> None:
+    if kind == "audio":
+        with wave.open(str(path)) as wav:
+            assert wav.getnframes() > 0
+        return
+    with Image.open(path) as image:
+        image.load()
+        if capability == "image":
+            assert image.size == (case.options["width"], case.options["height"])
+        else:
+            assert image.size == (64, 48)  # same size as the input
+
+
+def test_bad_input_is_a_422_problem_saying_what_is_wrong(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    case = CASES[capability]
+    client = make_client(capability, preferred_backends(capability))
+    assert_problem(
+        client.post("/v1/run", json=run_body(case.bad(files_root))),
+        422,
+        retryable=False,
+        detail=case.bad_detail,
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"{not json", id="bad-json"),
+        pytest.param(b'{"step_id": "s", "inputs": {}}', id="no-job-id"),
+        pytest.param(b'{"job_id": "j", "step_id": "s", "inputs": []}', id="inputs-not-object"),
+    ],
+)
+def test_malformed_request_is_a_422_problem(
+    capability: Capability, make_client: AppMaker, body: bytes
+) -> None:
+    client = make_client(capability, fake_backends(capability))
+    answer = client.post("/v1/run", content=body, headers={"content-type": "application/json"})
+    assert_problem(answer, 422, retryable=False, detail="invalid request")
+
+
+def test_unknown_inputs_and_options_are_refused(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    case = CASES[capability]
+    client = make_client(capability, fake_backends(capability))
+    body = run_body({**case.good(files_root), "colour": "red"})
+    assert_problem(
+        client.post("/v1/run", json=body), 422, retryable=False, detail="unknown input(s) 'colour'"
+    )
+    body = run_body(case.good(files_root), {"loudness": 11})
+    assert_problem(
+        client.post("/v1/run", json=body), 422, retryable=False, detail="unknown option(s) 'loudness'"
+    )
+
+
+@pytest.mark.parametrize("job_id", ["../../escape", "a/b", ".."])
+def test_ids_that_would_escape_the_output_directory_are_refused(
+    capability: Capability, make_client: AppMaker, files_root: Path, job_id: str
+) -> None:
+    controls = Controls()
+    client = make_client(capability, fake_backends(capability, controls))
+    body = run_body(CASES[capability].good(files_root), CASES[capability].options, job_id=job_id)
+    assert_problem(client.post("/v1/run", json=body), 422, retryable=False, detail="job_id")
+    assert controls.runs == []
+    assert not (files_root.parent / "escape").exists()
+
+
+def test_input_paths_that_escape_the_files_root_are_refused(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    kind = "audio" if capability == "stt" else "image"
+    if capability not in ("stt", "cyclegan"):
+        pytest.skip(f"{capability} takes no file input")
+    data = wav_bytes(0.2) if kind == "audio" else png_bytes()
+    outside = put_file(files_root.parent, "secret.bin", data, f"{kind}/x")
+    (files_root / "link").symlink_to(files_root.parent / "secret.bin")
+    controls = Controls()
+    client = make_client(capability, fake_backends(capability, controls))
+    for path, detail in (
+        ("../secret.bin", "without '..'"),
+        ("/etc/passwd", "without '..'"),
+        ("link", "outside"),
+    ):
+        body = run_body({kind: {**outside, "file": path}})
+        assert_problem(client.post("/v1/run", json=body), 422, retryable=False, detail=detail)
+    assert controls.runs == []
+
+
+def test_file_refs_must_match_the_file(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    if capability not in ("stt", "cyclegan"):
+        pytest.skip(f"{capability} takes no file input")
+    kind = "audio" if capability == "stt" else "image"
+    client = make_client(capability, fake_backends(capability))
+    ref = (_audio if kind == "audio" else _image)(files_root)[kind]
+    cases = [
+        ({**ref, "file": "uploads/nope"}, "does not exist"),
+        ({**ref, "bytes": ref["bytes"] + 1}, "reference says"),
+        ({**ref, "sha256": "0" * 64}, "sha256"),
+        ({"file": ref["file"]}, "not a valid file reference"),
+        ("uploads/speech", "must be a file reference"),
+    ]
+    for value, detail in cases:
+        assert_problem(
+            client.post("/v1/run", json=run_body({kind: value})), 422, retryable=False, detail=detail
+        )
+
+
+def test_runs_beyond_the_concurrency_limit_get_429_with_retry_after(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    gate = threading.Event()
+    client = make_client(capability, fake_backends(capability, Controls(run_gate=gate)), max_concurrency=1)
+    case = CASES[capability]
+    body = run_body(case.good(files_root), case.options)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.post, "/v1/run", json=body)
+        try:
+            wait_until(lambda: _gauge(client, "modaline_worker_in_flight") == 1.0)
+            busy = client.post("/v1/run", json=run_body(case.good(files_root), case.options, step_id="again"))
+            assert_problem(busy, 429, retryable=True, detail="already in progress")
+            assert busy.headers["retry-after"] == "1"
+        finally:
+            gate.set()
+        assert first.result(10).status_code == 200
+    assert client.post("/v1/run", json=body).status_code == 200
+
+
+def test_a_run_over_the_time_limit_is_a_retryable_504_and_keeps_its_slot(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    gate = threading.Event()
+    client = make_client(
+        capability, fake_backends(capability, Controls(run_gate=gate)), max_concurrency=1, timeout_seconds=0.2
+    )
+    case = CASES[capability]
+    body = run_body(case.good(files_root), case.options)
+    try:
+        assert_problem(client.post("/v1/run", json=body), 504, retryable=True, detail="longer than 0.2 s")
+        # The abandoned thread still runs: the slot stays taken until it ends, so the limit really holds.
+        assert_problem(client.post("/v1/run", json=body), 429, retryable=True)
+    finally:
+        gate.set()
+    wait_until(lambda: _gauge(client, "modaline_worker_in_flight") == 0.0)
+    assert client.post("/v1/run", json=body).status_code == 200
+
+
+def test_backend_invalid_input_and_crashes_become_problems(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    controls = Controls(run_error=InvalidInput("the engine cannot say that"))
+    client = make_client(capability, fake_backends(capability, controls))
+    body = run_body(CASES[capability].good(files_root), CASES[capability].options)
+    assert_problem(client.post("/v1/run", json=body), 422, retryable=False, detail="cannot say that")
+    controls.run_error = ZeroDivisionError("boom")
+    assert_problem(client.post("/v1/run", json=body), 500, retryable=False, detail="ZeroDivisionError")
+
+
+def test_metrics_count_runs_errors_and_latency(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    client = make_client(capability, fake_backends(capability))
+    case = CASES[capability]
+    assert client.post("/v1/run", json=run_body(case.good(files_root), case.options)).status_code == 200
+    assert client.post("/v1/run", json=run_body(case.bad(files_root))).status_code == 422
+    labels = f'backend="fake",capability="{capability}"'
+    text = client.get("/metrics").text
+    assert f'modaline_worker_runs_total{{{labels},outcome="succeeded"}} 1.0' in text
+    assert f'modaline_worker_runs_total{{{labels},outcome="failed"}} 1.0' in text
+    assert f'modaline_worker_errors_total{{{labels},type="invalid-input"}} 1.0' in text
+    assert f"modaline_worker_run_seconds_count{{{labels}}} 1.0" in text
+    assert f"modaline_worker_ready{{{labels}}} 1.0" in text
+    assert f"modaline_worker_in_flight{{{labels}}} 0.0" in text
+
+
+def _gauge(client: Any, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")

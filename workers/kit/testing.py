@@ -1,0 +1,53 @@
+"""Helpers for tests of workers and of their callers: put files on a files root, make tiny media."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import struct
+import wave
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+
+def put_file(root: Path, relative: str, data: bytes, content_type: str) -> dict[str, Any]:
+    """Write ``data`` under ``root`` and return its FileRef as JSON, as the gateway would send it."""
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return {
+        "file": relative,
+        "content_type": content_type,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    """A small PNG with a two-colour pattern (so a transformation visibly changes it)."""
+    image = Image.new("RGB", (width, height), color)
+    for x in range(0, width, 8):
+        for y in range(0, height, 8):
+            if (x + y) // 8 % 2:
+                image.putpixel((x, y), (20, 20, 220))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wav_bytes(seconds: float = 0.5, rate: int = 16_000, frequency: float = 440.0) -> bytes:
+    """A mono 16-bit PCM WAV tone."""
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * i / rate)))
+        for i in range(int(seconds * rate))
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames)
+    return buffer.getvalue()
