@@ -1,0 +1,201 @@
+"""The llm worker's OpenRouter backend, through the real ``openai`` client with an httpx2 MockTransport."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import pytest
+from conftest import AppMaker
+from fastapi.testclient import TestClient
+from worker_helpers import assert_problem, run_body
+
+from workers.kit.settings import load_settings
+from workers.llm.backends import BACKENDS, LocalLLMBackend
+from workers.llm.backends.remote import OpenRouterBackend
+
+Handler = Callable[[httpx2.Request], httpx2.Response]
+KEY = "sk-or-v1-test"
+
+
+def completion(text: str = "Hello!", **usage: Any) -> dict[str, Any]:
+    """An OpenRouter chat completion as the API returns it."""
+    return {
+        "id": "gen-1732000000-abc",
+        "provider": "DeepInfra",
+        "model": "meta-llama/llama-3.1-8b-instruct",
+        "object": "chat.completion",
+        "created": 1732000000,
+        "choices": [
+            {
+                "logprobs": None,
+                "finish_reason": "stop",
+                "native_finish_reason": "stop",
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None, "reasoning": None},
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, **usage},
+    }
+
+
+@pytest.fixture
+def openrouter(make_client: AppMaker) -> Callable[[Handler], TestClient]:
+    """A started llm worker whose OpenRouter backend talks to ``handler``."""
+
+    def make(handler: Handler, **settings: Any) -> TestClient:
+        http = httpx2.Client(transport=httpx2.MockTransport(handler))
+        factory = {"openrouter": lambda s: OpenRouterBackend(s, http_client=http)}
+        settings.setdefault("openrouter_api_key", KEY)
+        return make_client("llm", factory, **settings)
+
+    return make
+
+
+def test_run_sends_an_openrouter_chat_completion_and_reports_usage(openrouter: Any) -> None:
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, json=completion("Bonjour!", cost=0.000042))
+
+    client = openrouter(handler, app_url="https://modaline.example", app_title="Modaline test")
+    body = run_body(
+        {"text": "Say hello in French.", "system": "Be brief."}, {"max_tokens": 20, "temperature": 0.2}
+    )
+    answer = client.post("/v1/run", json=body)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"] == {"text": "Bonjour!"}
+    usage = answer.json()["usage"]
+    assert usage["provider"] == "openrouter"
+    assert usage["model"] == "meta-llama/llama-3.1-8b-instruct"
+    assert (usage["input_tokens"], usage["output_tokens"], usage["cost_usd"]) == (12, 3, 0.000042)
+    (request,) = seen
+    assert request.method == "POST"
+    assert str(request.url) == "https://openrouter.ai/api/v1/chat/completions"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert request.headers["http-referer"] == "https://modaline.example"
+    assert request.headers["x-title"] == "Modaline test"
+    sent = json.loads(request.content)
+    assert sent["model"] == "meta-llama/llama-3.1-8b-instruct"
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Say hello in French."},
+    ]
+    assert (sent["max_tokens"], sent["temperature"]) == (20, 0.2)
+    assert sent["usage"] == {"include": True}
+
+
+def test_model_and_base_url_come_from_settings_and_cost_may_be_absent(openrouter: Any) -> None:
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, json={**completion(), "model": "mistralai/mistral-7b-instruct"})
+
+    client = openrouter(handler, model="mistralai/mistral-7b-instruct", base_url="https://proxy.internal/v1")
+    assert client.get("/v1/info").json()["model"] == "mistralai/mistral-7b-instruct"
+    answer = client.post("/v1/run", json=run_body({"text": "hi"}))
+    assert answer.status_code == 200
+    assert "cost_usd" not in answer.json()["usage"]
+    assert str(seen[0].url) == "https://proxy.internal/v1/chat/completions"
+    assert json.loads(seen[0].content)["model"] == "mistralai/mistral-7b-instruct"
+    assert (json.loads(seen[0].content)["max_tokens"], json.loads(seen[0].content)["temperature"]) == (
+        256,
+        0.7,
+    )
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Handler:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(status, json={"error": {"code": status, "message": message}}, headers=headers)
+
+    return handler
+
+
+def _raise(exc_type: type[Exception]) -> Handler:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        raise exc_type("simulated", request=request)  # type: ignore[call-arg]
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("handler", "status", "retryable", "detail", "retry_after"),
+    [
+        (
+            _error(400, "This model's maximum context length is 8192"),
+            422,
+            False,
+            "maximum context length",
+            None,
+        ),
+        (_error(401, "No auth credentials found"), 502, False, "No auth credentials found", None),
+        (_error(402, "Insufficient credits"), 502, False, "Insufficient credits", None),
+        (_error(404, "No endpoints found for acme/nope"), 502, False, "No endpoints found", None),
+        (_error(429, "Rate limit exceeded", {"retry-after": "7"}), 429, True, "Rate limit", "7"),
+        (_error(500, "Internal Server Error"), 502, True, "answered 500", None),
+        (_error(502, "Provider returned error"), 502, True, "Provider returned error", None),
+        (_error(503, "No instances available", {"retry-after": "30"}), 503, True, "No instances", "30"),
+        (_raise(httpx2.ReadTimeout), 504, True, "timed out", None),
+        (_raise(httpx2.ConnectError), 503, True, "unreachable", None),
+    ],
+    ids=["400", "401", "402", "404", "429", "500", "502", "503", "timeout", "connection"],
+)
+def test_provider_errors_map_to_contract_problems(
+    openrouter: Any, handler: Handler, status: int, retryable: bool, detail: str, retry_after: str | None
+) -> None:
+    client = openrouter(handler)
+    answer = client.post("/v1/run", json=run_body({"text": "hi"}))
+    assert_problem(answer, status, retryable=retryable, detail=detail)
+    assert answer.headers.get("retry-after") == retry_after
+    assert KEY not in answer.text
+
+
+def test_the_client_does_not_retry_behind_the_gateways_back(openrouter: Any) -> None:
+    calls: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        calls.append(request)
+        return httpx2.Response(503, json={"error": {"message": "busy"}})
+
+    openrouter(handler).post("/v1/run", json=run_body({"text": "hi"}))
+    assert len(calls) == 1
+
+
+def test_an_answer_without_text_is_an_upstream_error(openrouter: Any) -> None:
+    client = openrouter(lambda request: httpx2.Response(200, json={**completion(), "choices": []}))
+    assert_problem(
+        client.post("/v1/run", json=run_body({"text": "hi"})), 502, retryable=False, detail="no text"
+    )
+
+
+def test_options_are_checked_before_any_request(openrouter: Any) -> None:
+    calls: list[httpx2.Request] = []
+    client = openrouter(lambda request: calls.append(request) or httpx2.Response(200, json=completion()))
+    answer = client.post("/v1/run", json=run_body({"text": "hi"}, {"temperature": 3}))
+    assert_problem(answer, 422, retryable=False, detail="option 'temperature' must be at most 2")
+    assert calls == []
+
+
+def test_without_a_key_openrouter_is_not_ready_and_auto_falls_back_to_local(make_client: AppMaker) -> None:
+    client = make_client("llm", BACKENDS, backend="openrouter", openrouter_api_key=None, wait=False)
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["reason"] == "OPENROUTER_API_KEY is not set (needed by the 'openrouter' backend)"
+    assert_problem(
+        client.post("/v1/run", json=run_body({"text": "hi"})), 503, retryable=True, detail="OPENROUTER"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"), [(None, LocalLLMBackend), ("", LocalLLMBackend), (KEY, OpenRouterBackend)]
+)
+def test_auto_picks_openrouter_only_when_its_key_is_set(key: str | None, expected: type) -> None:
+    from workers.kit.backend import select_backend
+
+    settings = load_settings("llm", backend="auto", openrouter_api_key=key)
+    assert type(select_backend(settings, dict(BACKENDS)).backend) is expected
