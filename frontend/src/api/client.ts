@@ -3,7 +3,8 @@ import createClient from "openapi-fetch";
 import type { paths } from "./schema";
 import type { FilePublic, Job, Problem } from "./types";
 
-export const api = createClient<paths>({ baseUrl: "" });
+// `fetch` is looked up at call time so tests (and polyfills) can replace it.
+export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "", fetch: (request) => globalThis.fetch(request) });
 
 /** An API call that failed, carrying the server's problem document (or one made up for network trouble). */
 export class ApiError extends Error {

@@ -10,3 +10,11 @@ if (!URL.createObjectURL) {
   URL.createObjectURL = () => `blob:test/${(next += 1)}`;
   URL.revokeObjectURL = () => undefined;
 }
+
+// jsdom's FormData/File/Blob do not survive Node's Request (which openapi-fetch builds here), while a
+// browser's do: use Node's own, as a browser would have one coherent set.
+import { Blob as NodeBlob, File as NodeFile } from "node:buffer";
+const nodeForm = await new Response("a=1", {
+  headers: { "Content-Type": "application/x-www-form-urlencoded" },
+}).formData();
+Object.assign(globalThis, { FormData: nodeForm.constructor, File: NodeFile, Blob: NodeBlob });
