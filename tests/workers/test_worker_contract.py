@@ -104,14 +104,17 @@ def _check_file(root: Path, ref: dict[str, Any], job: str, step: str, name: str)
     return path
 
 
-pytestmark = pytest.mark.parametrize("capability", CAPABILITIES)
+every_worker = pytest.mark.parametrize("capability", CAPABILITIES)
+file_workers = pytest.mark.parametrize("capability", ["stt", "cyclegan"])  # the ones with file inputs
 
 
+@every_worker
 def test_healthz_answers_while_the_process_lives(capability: Capability, make_client: AppMaker) -> None:
     client = make_client(capability, fake_backends(capability))
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
+@every_worker
 def test_readyz_is_503_with_a_reason_while_the_model_loads(
     capability: Capability, make_client: AppMaker
 ) -> None:
@@ -135,6 +138,7 @@ def test_readyz_is_503_with_a_reason_while_the_model_loads(
     assert ready.json() == {"status": "ready", "backend": "fake", "model": "fake-model-1"}
 
 
+@every_worker
 def test_readyz_reports_a_failed_load(capability: Capability, make_client: AppMaker) -> None:
     client = make_client(
         capability, fake_backends(capability, Controls(load_error=RuntimeError("weights corrupt")))
@@ -144,6 +148,7 @@ def test_readyz_reports_a_failed_load(capability: Capability, make_client: AppMa
     assert answer.json()["reason"] == "model failed to load: weights corrupt"
 
 
+@every_worker
 def test_readyz_names_the_missing_local_engine(capability: Capability, make_client: AppMaker) -> None:
     module = importlib.import_module(f"workers.{capability}.backends")
     local = module.BACKENDS["local"]
@@ -154,6 +159,7 @@ def test_readyz_names_the_missing_local_engine(capability: Capability, make_clie
     assert answer.json()["reason"].startswith("local engine not installed: pip install '.[local]'")
 
 
+@every_worker
 def test_info_declares_the_capability_io_and_backend(capability: Capability, make_client: AppMaker) -> None:
     client = make_client(capability, preferred_backends(capability))
     info = WorkerInfo.model_validate(client.get("/v1/info").json())
@@ -167,6 +173,7 @@ def test_info_declares_the_capability_io_and_backend(capability: Capability, mak
         assert spec.type in ("text", "choice", "integer", "number", "boolean")
 
 
+@every_worker
 def test_run_happy_path_writes_outputs_and_reports_usage(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:
@@ -185,6 +192,7 @@ def test_run_happy_path_writes_outputs_and_reports_usage(
         if spec.type == "text" and spec.required:
             assert isinstance(value, str)
         if spec.type in ("image", "audio"):
+            assert isinstance(value, dict)
             path = _check_file(files_root, value, "j-7", "draw", name)
             _check_media(capability, spec.type, path, case, files_root)
     if capability == "image":
@@ -204,6 +212,7 @@ def _check_media(capability: Capability, kind: str, path: Path, case: Case, root
             assert image.size == (64, 48)  # same size as the input
 
 
+@every_worker
 def test_bad_input_is_a_422_problem_saying_what_is_wrong(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:
@@ -225,6 +234,7 @@ def test_bad_input_is_a_422_problem_saying_what_is_wrong(
         pytest.param(b'{"job_id": "j", "step_id": "s", "inputs": []}', id="inputs-not-object"),
     ],
 )
+@every_worker
 def test_malformed_request_is_a_422_problem(
     capability: Capability, make_client: AppMaker, body: bytes
 ) -> None:
@@ -233,6 +243,7 @@ def test_malformed_request_is_a_422_problem(
     assert_problem(answer, 422, retryable=False, detail="invalid request")
 
 
+@every_worker
 def test_unknown_inputs_and_options_are_refused(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:
@@ -249,6 +260,7 @@ def test_unknown_inputs_and_options_are_refused(
 
 
 @pytest.mark.parametrize("job_id", ["../../escape", "a/b", ".."])
+@every_worker
 def test_ids_that_would_escape_the_output_directory_are_refused(
     capability: Capability, make_client: AppMaker, files_root: Path, job_id: str
 ) -> None:
@@ -260,12 +272,11 @@ def test_ids_that_would_escape_the_output_directory_are_refused(
     assert not (files_root.parent / "escape").exists()
 
 
+@file_workers
 def test_input_paths_that_escape_the_files_root_are_refused(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:
     kind = "audio" if capability == "stt" else "image"
-    if capability not in ("stt", "cyclegan"):
-        pytest.skip(f"{capability} takes no file input")
     data = wav_bytes(0.2) if kind == "audio" else png_bytes()
     outside = put_file(files_root.parent, "secret.bin", data, f"{kind}/x")
     (files_root / "link").symlink_to(files_root.parent / "secret.bin")
@@ -281,11 +292,10 @@ def test_input_paths_that_escape_the_files_root_are_refused(
     assert controls.runs == []
 
 
+@file_workers
 def test_file_refs_must_match_the_file(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:
-    if capability not in ("stt", "cyclegan"):
-        pytest.skip(f"{capability} takes no file input")
     kind = "audio" if capability == "stt" else "image"
     client = make_client(capability, fake_backends(capability))
     ref = (_audio if kind == "audio" else _image)(files_root)[kind]
@@ -302,6 +312,7 @@ def test_file_refs_must_match_the_file(
         )
 
 
+@every_worker
 def test_runs_beyond_the_concurrency_limit_get_429_with_retry_after(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:
@@ -322,6 +333,7 @@ def test_runs_beyond_the_concurrency_limit_get_429_with_retry_after(
     assert client.post("/v1/run", json=body).status_code == 200
 
 
+@every_worker
 def test_a_run_over_the_time_limit_is_a_retryable_504_and_keeps_its_slot(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:
@@ -341,6 +353,7 @@ def test_a_run_over_the_time_limit_is_a_retryable_504_and_keeps_its_slot(
     assert client.post("/v1/run", json=body).status_code == 200
 
 
+@every_worker
 def test_backend_invalid_input_and_crashes_become_problems(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:
@@ -352,6 +365,7 @@ def test_backend_invalid_input_and_crashes_become_problems(
     assert_problem(client.post("/v1/run", json=body), 500, retryable=False, detail="ZeroDivisionError")
 
 
+@every_worker
 def test_metrics_count_runs_errors_and_latency(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:

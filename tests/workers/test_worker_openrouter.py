@@ -175,7 +175,12 @@ def test_an_answer_without_text_is_an_upstream_error(openrouter: Any) -> None:
 
 def test_options_are_checked_before_any_request(openrouter: Any) -> None:
     calls: list[httpx2.Request] = []
-    client = openrouter(lambda request: calls.append(request) or httpx2.Response(200, json=completion()))
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        calls.append(request)
+        return httpx2.Response(200, json=completion())
+
+    client = openrouter(handler)
     answer = client.post("/v1/run", json=run_body({"text": "hi"}, {"temperature": 3}))
     assert_problem(answer, 422, retryable=False, detail="option 'temperature' must be at most 2")
     assert calls == []
