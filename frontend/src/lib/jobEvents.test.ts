@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import { job } from "../test/fixtures";
+import { applyEvent, isTerminalEvent, parseEvent, type JobEvent } from "./jobEvents";
+
+let seq = 0;
+function event(type: string, extra: Partial<JobEvent> = {}): JobEvent {
+  seq += 1;
+  return { seq, job_id: "job-1", type, at: `2026-11-21T10:00:${String(seq).padStart(2, "0")}Z`, ...extra };
+}
+
+function run(events: JobEvent[], start = job()) {
+  return events.reduce(applyEvent, start);
+}
+
+describe("applyEvent", () => {
+  it("follows a job from queued through its steps to success", () => {
+    const start = job();
+    const running = run([event("job.running")], start);
+    expect(running.status).toBe("running");
+    expect(running.started_at).toBe(running.updated_at);
+
+    const first = applyEvent(running, { seq: 10, job_id: "job-1", type: "step.running", step_id: "transcribe", attempt: 1, at: "2026-11-21T10:01:00Z" });
+    expect(first.steps[0]).toMatchObject({ status: "running", attempts: 1, started_at: "2026-11-21T10:01:00Z" });
+    const done = applyEvent(first, { seq: 11, job_id: "job-1", type: "step.succeeded", step_id: "transcribe", at: "2026-11-21T10:01:02.500Z" });
+    expect(done.steps[0]).toMatchObject({ status: "succeeded", duration_ms: 2500, finished_at: "2026-11-21T10:01:02.500Z" });
+    expect(done.steps[1].status).toBe("pending");
+
+    const finished = run([event("job.succeeded")], done);
+    expect(finished.status).toBe("succeeded");
+    expect(finished.finished_at).toBeTruthy();
+  });
+
+  it("counts retries and shows why the last attempt failed while the step goes on", () => {
+    const state = run([
+      event("step.running", { step_id: "prompt", attempt: 1 }),
+      event("step.retrying", { step_id: "prompt", attempt: 1, detail: "OpenRouter answered 503" }),
+      event("step.running", { step_id: "prompt", attempt: 2 }),
+    ]);
+    const prompt = state.steps[1];
+    expect(prompt.status).toBe("running");
+    expect(prompt.attempts).toBe(2);
+    expect(prompt.error).toMatchObject({ title: "Attempt 1 did not work, trying again", detail: "OpenRouter answered 503", retryable: true });
+  });
+
+  it("records a failed step's reason and the job's failure", () => {
+    const state = run([
+      event("step.running", { step_id: "transcribe", attempt: 1 }),
+      event("step.failed", { step_id: "transcribe", detail: "The audio could not be decoded" }),
+      event("step.skipped", { step_id: "prompt" }),
+      event("job.failed", { step_id: "transcribe", detail: "Step transcribe failed" }),
+    ]);
+    expect(state.status).toBe("failed");
+    expect(state.steps[0]).toMatchObject({ status: "failed", error: { detail: "The audio could not be decoded", retryable: false } });
+    expect(state.steps[1].status).toBe("skipped");
+    expect(state.error).toMatchObject({ detail: "Step transcribe failed", step_id: "transcribe" });
+  });
+
+  it("never moves a job or step backwards when a resumed stream replays old events", () => {
+    const finished = run([
+      event("job.running"),
+      event("step.running", { step_id: "transcribe" }),
+      event("step.succeeded", { step_id: "transcribe" }),
+      event("job.canceled"),
+    ]);
+    const replayed = run([event("job.running"), event("step.running", { step_id: "transcribe" }), event("job.succeeded")], finished);
+    expect(replayed.status).toBe("canceled");
+    expect(replayed.steps[0].status).toBe("succeeded");
+  });
+
+  it("keeps the server's durations and errors when it already sent them", () => {
+    const start = job({ steps: [{ ...job().steps[0], status: "running", duration_ms: 1234, started_at: "2026-11-21T09:00:00Z" }] });
+    const state = applyEvent(start, event("step.succeeded", { step_id: "transcribe" }));
+    expect(state.steps[0].duration_ms).toBe(1234);
+  });
+
+  it("adds a step it has not seen yet and starts the job on the first step event", () => {
+    const state = applyEvent(job({ steps: [] }), event("step.running", { step_id: "extra", attempt: 1 }));
+    expect(state.status).toBe("running");
+    expect(state.steps.map((step) => [step.id, step.status])).toEqual([["extra", "running"]]);
+  });
+
+  it("ignores events for another job and unknown types, returning the same object", () => {
+    const start = job();
+    expect(applyEvent(start, event("job.running", { job_id: "other" }))).toBe(start);
+    expect(applyEvent(start, event("job.exploded"))).toBe(start);
+    expect(applyEvent(start, event("step.succeeded"))).toBe(start);
+  });
+});
+
+describe("parseEvent", () => {
+  it("reads a job event and rejects anything else", () => {
+    expect(parseEvent('{"seq":3,"job_id":"j","type":"job.running","at":"x"}')).toMatchObject({ seq: 3, type: "job.running" });
+    expect(parseEvent("not json")).toBeNull();
+    expect(parseEvent('{"hello":1}')).toBeNull();
+    expect(isTerminalEvent("job.canceled")).toBe(true);
+    expect(isTerminalEvent("step.failed")).toBe(false);
+  });
+});
