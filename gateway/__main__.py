@@ -1,0 +1,65 @@
+"""``python -m gateway serve | migrate | openapi``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+
+def _serve() -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.settings import load_settings
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _migrate() -> None:
+    from gateway.app import wait_for_database
+    from gateway.settings import load_settings
+    from gateway.store import create_engine, migrate
+
+    async def run() -> None:
+        engine = create_engine(load_settings().database_url)
+        try:
+            await wait_for_database(engine)
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print("database is at the newest schema revision")
+
+
+def _openapi() -> None:
+    from gateway.app import create_app
+    from gateway.settings import Settings
+
+    # The schema does not depend on the environment; build it without touching any database.
+    app = create_app(Settings(ui_dir="/nonexistent"))
+    json.dump(app.openapi(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description="The Modaline gateway.")
+    parser.add_argument("command", choices=["serve", "migrate", "openapi"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    {"serve": _serve, "migrate": _migrate, "openapi": _openapi}[args.command]()
+
+
+if __name__ == "__main__":
+    main()

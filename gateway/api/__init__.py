@@ -1,0 +1,12 @@
+"""HTTP routes (thin) and the problem+json mapping at the edge."""
+
+from fastapi import APIRouter
+
+from gateway.api import events, files, health, jobs, pipelines
+from gateway.api.problems import install_problem_handlers
+
+api_router = APIRouter()
+for module in (pipelines, jobs, events, files, health):
+    api_router.include_router(module.router)
+
+__all__ = ["api_router", "install_problem_handlers"]

@@ -1,0 +1,58 @@
+"""Tiny dependencies reaching what the lifespan created; routes take them as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.errors import NotFoundError
+from gateway.metrics import Metrics
+from gateway.notify import Notifier
+from gateway.pipelines import PipelineRegistry, PipelineSpec
+from gateway.runner import Runner
+from gateway.settings import Settings
+
+
+def _engine(request: Request) -> AsyncEngine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def _registry(request: Request) -> PipelineRegistry:
+    return request.app.state.registry  # type: ignore[no-any-return]
+
+
+def _runner(request: Request) -> Runner | None:
+    return request.app.state.runner  # type: ignore[no-any-return]
+
+
+def _notifier(request: Request) -> Notifier:
+    return request.app.state.notifier  # type: ignore[no-any-return]
+
+
+def _metrics(request: Request) -> Metrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RegistryDep = Annotated[PipelineRegistry, Depends(_registry)]
+RunnerDep = Annotated[Runner | None, Depends(_runner)]
+NotifierDep = Annotated[Notifier, Depends(_notifier)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+
+def pipeline_named(registry: PipelineRegistry, name: str) -> PipelineSpec:
+    """The pipeline, or a 404 problem listing the ones that exist."""
+    try:
+        return registry.get(name)
+    except KeyError:
+        known = ", ".join(spec.name for spec in registry.all())
+        raise NotFoundError(
+            f"no pipeline named {name!r}; known pipelines: {known}", title="Unknown pipeline"
+        ) from None

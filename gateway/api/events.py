@@ -1,0 +1,77 @@
+"""``/v1/jobs/{id}/events``: the job's event log as Server-Sent Events, resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from gateway.api.deps import EngineDep, NotifierDep, SettingsDep
+from gateway.api.problems import problems
+from gateway.errors import BadRequestError
+from gateway.notify import Notifier
+from gateway.store.events import events_after
+from gateway.store.jobs import job_status
+from gateway.store.models import EventPublic, is_terminal
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+_TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.canceled"})
+
+
+def _last_seen(header: str | None) -> int:
+    if header is None or not header.strip():
+        return 0
+    try:
+        value = int(header.strip())
+    except ValueError:
+        raise BadRequestError(f"Last-Event-ID must be an event's integer id, got {header!r}") from None
+    if value < 0:
+        raise BadRequestError("Last-Event-ID must not be negative")
+    return value
+
+
+async def _stream(
+    engine: AsyncEngine, notifier: Notifier, job_id: str, after: int, poll: float
+) -> AsyncIterator[ServerSentEvent]:
+    while True:
+        events = await events_after(engine, job_id=job_id, after=after)
+        for event in events:
+            after = event.seq
+            yield ServerSentEvent(data=event.model_dump_json(), event=event.type, id=str(event.seq))
+            if event.type in _TERMINAL_EVENTS:
+                return
+        if not events and is_terminal(await job_status(engine, job_id=job_id)):
+            return  # resumed after the terminal event: nothing more will come
+        if not events:
+            await notifier.wait(job_id, poll)
+
+
+@router.get(
+    "/{job_id}/events",
+    name="streamJobEvents",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "text/event-stream; each event's data is an EventPublic",
+            "content": {"text/event-stream": {"schema": EventPublic.model_json_schema()}},
+        },
+        **problems(400, 404),
+    },
+)
+async def stream_job_events(
+    job_id: str,
+    engine: EngineDep,
+    notifier: NotifierDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Every event of the job, then new ones as they happen; ends after the job's terminal event."""
+    after = _last_seen(last_event_id)
+    await job_status(engine, job_id=job_id)  # 404 before the stream starts
+    return EventSourceResponse(
+        _stream(engine, notifier, job_id, after, settings.sse_poll_seconds), ping=settings.sse_ping_seconds
+    )

@@ -1,0 +1,58 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+from sqlalchemy import func, select, text
+
+from gateway.api.deps import EngineDep, MetricsDep, RunnerDep, SettingsDep
+from gateway.api.problems import problem_response, problems
+from gateway.store.models import Job
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: str
+    database: str
+    runner: str
+
+
+@router.get("/healthz", response_model=Health, name="healthz")
+async def healthz() -> dict[str, str]:
+    """200 while the process lives."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Ready, name="readyz", responses=problems(503))
+async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep) -> Any:
+    """200 when the database answers and, in a process that runs jobs, the runner is alive."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return problem_response(503, "Not ready", f"database unreachable: {type(exc).__name__}: {exc}")
+    runner_state = "disabled"
+    if settings.runs_runner:
+        if runner is None or not runner.alive:
+            return problem_response(503, "Not ready", "the job runner is not running")
+        runner_state = "alive"
+    return {"status": "ready", "database": "ok", "runner": runner_state}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(engine: EngineDep, metrics: MetricsDep) -> Response:
+    """Prometheus text: jobs by status (counted now), step latency, worker errors."""
+    table = Job.__table__
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(table.c.status, func.count()).group_by(table.c.status))).all()
+    metrics.set_job_counts({status: count for status, count in rows})
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,79 @@
+"""``/v1/pipelines``: what can be run, with each input's schema (and upload limits) for the UI's forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+
+from gateway.api.deps import RegistryDep, SettingsDep, pipeline_named
+from gateway.api.problems import problems
+from gateway.pipelines import PipelineSpec
+from gateway.settings import Settings
+
+router = APIRouter(prefix="/v1/pipelines", tags=["pipelines"])
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class PipelineInput(_Open):
+    type: str
+    title: str
+    description: str = ""
+    required: bool = True
+    default: Any = None
+    choices: list[str] | None = None
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    max_bytes: int | None = None
+    accept: list[str] | None = None
+
+
+class PipelineOutput(_Open):
+    type: str
+    title: str
+
+
+class PipelineStep(_Open):
+    id: str
+    worker: str
+    optional: bool
+
+
+class Pipeline(_Open):
+    name: str
+    title: str
+    description: str
+    inputs: dict[str, PipelineInput]
+    outputs: dict[str, PipelineOutput]
+    steps: list[PipelineStep]
+
+
+class PipelineList(BaseModel):
+    items: list[Pipeline]
+
+
+def pipeline_public(spec: PipelineSpec, settings: Settings) -> dict[str, Any]:
+    """``spec.public()`` plus the effective upload limit of each file input (the gateway's, if tighter)."""
+    public = spec.public()
+    for name, field in public["inputs"].items():
+        if spec.inputs[name].type in ("image", "audio"):
+            limit = field.get("max_bytes") or settings.max_upload_bytes
+            field["max_bytes"] = min(limit, settings.max_upload_bytes)
+    return public
+
+
+@router.get("", response_model=PipelineList, name="listPipelines")
+async def list_pipelines(registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
+    """Every pipeline this gateway runs."""
+    return {"items": [pipeline_public(spec, settings) for spec in registry.all()]}
+
+
+@router.get("/{name}", response_model=Pipeline, name="getPipeline", responses=problems(404))
+async def get_pipeline(name: str, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
+    """One pipeline, by name."""
+    return pipeline_public(pipeline_named(registry, name), settings)

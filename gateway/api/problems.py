@@ -1,0 +1,126 @@
+"""The one place where errors become application/problem+json (RFC 9457) responses.
+
+Domain errors (``gateway.errors``), the pipelines' input errors, the files package's upload errors,
+FastAPI's request validation and Starlette's HTTP errors (404, 405…) all end here; anything else is a
+500 problem that hides internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.errors import GatewayError, InvalidInputError
+from gateway.files import UploadError
+from gateway.pipelines import InputValidationError
+from workers.kit.contract import PROBLEM_CONTENT_TYPE
+
+log = logging.getLogger(__name__)
+
+
+def problem_response(
+    status: int, title: str, detail: str = "", *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: Any) -> list[dict[str, str]]:
+    """FastAPI/pydantic error dicts as the API's ``[{field, message}]``."""
+    return [
+        {"field": _field(tuple(err.get("loc", ()))), "message": str(err.get("msg", "is invalid"))}
+        for err in errors
+    ]
+
+
+async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    extra = {"errors": exc.errors} if isinstance(exc, InvalidInputError) else {}
+    return problem_response(exc.status, exc.title, exc.detail, **extra)
+
+
+async def _input_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InputValidationError)
+    return problem_response(422, "Invalid input", str(exc), errors=exc.errors)
+
+
+async def _upload_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UploadError)
+    errors = [{"field": exc.field, "message": exc.detail}] if exc.field else []
+    extra: dict[str, Any] = {"errors": errors} if errors else {}
+    return problem_response(exc.status, exc.title, exc.detail, **extra)
+
+
+async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = validation_errors(exc.errors())
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem_response(422, "Invalid request", detail, errors=errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title = (
+        HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
+    )
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else ""
+    return problem_response(exc.status_code, title, detail, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "Internal error", "the gateway failed unexpectedly; see its log")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register every mapping above on ``app``."""
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(InputValidationError, _input_error)
+    app.add_exception_handler(UploadError, _upload_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+#: OpenAPI description of an error answer, shared by every route.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "content": {
+        PROBLEM_CONTENT_TYPE: {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title", "status"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                        },
+                    },
+                },
+            }
+        }
+    },
+    "description": "Problem (RFC 9457)",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries documenting these error statuses as problem+json."""
+    return {status: PROBLEM_SCHEMA for status in statuses}

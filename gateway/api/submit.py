@@ -1,0 +1,157 @@
+"""Turning a create-job request (JSON or multipart) into validated inputs, with file inputs as FileRefs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.api.problems import validation_errors
+from gateway.errors import InvalidInputError
+from gateway.files import MultipartForm, StoredFile, delete_stored, receive_multipart
+from gateway.pipelines import PipelineRegistry, PipelineSpec, validate_job_inputs
+from gateway.settings import Settings
+from gateway.store.files import get_files
+from gateway.store.models import JobCreate, utcnow
+
+FILE_TYPES = ("image", "audio")
+
+
+@dataclass
+class Submission:
+    """A create request, parsed: the pipeline, its cleaned inputs, and files uploaded with it."""
+
+    spec: PipelineSpec
+    inputs: dict[str, Any]
+    uploads: list[StoredFile] = field(default_factory=list)
+
+    def upload_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f.id,
+                "path": f.path,
+                "content_type": f.content_type,
+                "kind": f.kind,
+                "bytes": f.bytes,
+                "sha256": f.sha256,
+                "original_name": f.original_name,
+                "created_at": utcnow(),
+            }
+            for f in self.uploads
+        ]
+
+
+def file_ref(record: Any) -> dict[str, Any]:
+    """The worker-contract reference to a stored file (row or StoredFile)."""
+    return {
+        "file": record.path,
+        "content_type": record.content_type,
+        "bytes": record.bytes,
+        "sha256": record.sha256,
+    }
+
+
+def _pipeline(registry: PipelineRegistry, name: str) -> PipelineSpec:
+    from gateway.api.deps import pipeline_named
+
+    return pipeline_named(registry, name)
+
+
+async def parse_json(request: Request, *, engine: AsyncEngine, registry: PipelineRegistry) -> Submission:
+    """``{"pipeline", "inputs"}`` with file inputs given as ids of earlier uploads."""
+    try:
+        body = JobCreate.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = validation_errors(exc.errors())
+        raise InvalidInputError(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        ) from None
+    spec = _pipeline(registry, body.pipeline)
+    inputs = dict(body.inputs)
+    await _resolve_file_ids(spec, inputs, engine)
+    return Submission(spec, validate_job_inputs(spec, inputs))
+
+
+async def _resolve_file_ids(spec: PipelineSpec, inputs: dict[str, Any], engine: AsyncEngine) -> None:
+    wanted = {
+        name: value
+        for name, value in inputs.items()
+        if name in spec.inputs and spec.inputs[name].type in FILE_TYPES
+    }
+    errors = [
+        {"field": name, "message": "must be the id of a file uploaded with POST /v1/files"}
+        for name, value in wanted.items()
+        if value is not None and not isinstance(value, str)
+    ]
+    ids = [value for value in wanted.values() if isinstance(value, str) and value]
+    rows = await get_files(engine, file_ids=ids)
+    for name, value in wanted.items():
+        if isinstance(value, str) and value:
+            if value in rows:
+                inputs[name] = file_ref(rows[value])
+            else:
+                errors.append({"field": name, "message": f"no uploaded file with id {value!r}"})
+    if errors:
+        raise InvalidInputError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+
+
+async def parse_multipart(request: Request, *, settings: Settings, registry: PipelineRegistry) -> Submission:
+    """A ``pipeline`` field and one field per input; image/audio inputs as file parts."""
+    form = await receive_multipart(
+        request, files_root=settings.files_root, max_bytes=settings.max_upload_bytes
+    )
+    uploads = list(form.files.values())
+    try:
+        return _submission_from_form(form, registry, uploads)
+    except BaseException:
+        for stored in uploads:
+            delete_stored(settings.files_root, stored)
+        raise
+
+
+def _submission_from_form(
+    form: MultipartForm, registry: PipelineRegistry, uploads: list[StoredFile]
+) -> Submission:
+    fields = dict(form.fields)
+    name = fields.pop("pipeline", "")
+    if not name:
+        raise InvalidInputError(
+            "the form has no 'pipeline' field", errors=[{"field": "pipeline", "message": "is required"}]
+        )
+    spec = _pipeline(registry, name)
+    inputs: dict[str, Any] = dict(fields)
+    if "inputs" in inputs and "inputs" not in spec.inputs:
+        inputs.update(_inputs_json(inputs.pop("inputs")))
+    for field_name, stored in form.files.items():
+        inputs[field_name] = file_ref(stored)
+    return Submission(spec, validate_job_inputs(spec, inputs), uploads)
+
+
+def _inputs_json(raw: str) -> dict[str, Any]:
+    """A multipart form may also carry the non-file inputs as one JSON ``inputs`` field."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"the 'inputs' field is not JSON: {exc}", errors=[{"field": "inputs", "message": "is not JSON"}]
+        ) from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(
+            "the 'inputs' field must be a JSON object",
+            errors=[{"field": "inputs", "message": "must be an object"}],
+        )
+    return value
+
+
+async def parse_submission(
+    request: Request, *, engine: AsyncEngine, settings: Settings, registry: PipelineRegistry
+) -> Submission:
+    """Dispatch on Content-Type: multipart/form-data or JSON."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        return await parse_multipart(request, settings=settings, registry=registry)
+    return await parse_json(request, engine=engine, registry=registry)

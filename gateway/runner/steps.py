@@ -1,0 +1,125 @@
+"""In-memory mirror of one step row, and the pure helpers that turn worker answers into rows and events."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from gateway.store.models import as_utc
+from gateway.store.render import file_kind
+from workers.kit.contract import FileRef
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """What the runner knows about one step; ``row()`` is the full steps update for the group writer."""
+
+    id: str
+    worker: str
+    status: str = "pending"
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+    backend: str | None = None
+    model: str | None = None
+    placeholder: bool = False
+    fallback: bool = False
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> StepRecord:
+        return cls(
+            id=row.step_id,
+            worker=row.worker,
+            status=row.status,
+            attempts=row.attempts,
+            started_at=as_utc(row.started_at),
+            finished_at=as_utc(row.finished_at),
+            duration_ms=row.duration_ms,
+            backend=row.backend,
+            model=row.model,
+            placeholder=row.placeholder,
+            fallback=row.fallback,
+            outputs=row.outputs or {},
+            error=row.error,
+            usage=row.usage,
+        )
+
+    @property
+    def usable(self) -> bool:
+        """Its outputs can feed later steps: it succeeded, or failed with on_error outputs in their place."""
+        return self.status == "succeeded" or (self.status == "failed" and self.fallback)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "k_step": self.id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_ms": self.duration_ms,
+            "backend": self.backend,
+            "model": self.model,
+            "placeholder": self.placeholder,
+            "fallback": self.fallback,
+            "outputs": self.outputs,
+            "error": self.error,
+            "usage": self.usage,
+        }
+
+
+def event(type_: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    """One job_events row (job_id is added by the writer)."""
+    return {"type": type_, "at": at, **fields}
+
+
+def safe_relative(path: str) -> bool:
+    """True for a path that stays inside the files root (relative, no ``..``)."""
+    pure = PurePosixPath(path)
+    return bool(path) and not pure.is_absolute() and ".." not in pure.parts and "\\" not in path
+
+
+def output_files(job_id: str, step_id: str, outputs: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """files rows registering every file reference a worker returned, so each gets a /v1/files id.
+
+    ValueError when a reference points outside the files root.
+    """
+    rows = []
+    for name, value in outputs.items():
+        if not FileRef.looks_like(value):
+            continue
+        if not safe_relative(str(value["file"])):
+            raise ValueError(f"output {name!r} points outside the files root: {value['file']!r}")
+        rows.append(
+            {
+                "id": uuid.uuid4().hex,
+                "path": value["file"],
+                "content_type": value["content_type"],
+                "kind": file_kind(value["content_type"]),
+                "bytes": value["bytes"],
+                "sha256": value["sha256"],
+                "original_name": None,
+                "job_id": job_id,
+                "step_id": step_id,
+                "created_at": now,
+            }
+        )
+    return rows
+
+
+def total_usage(steps: list[StepRecord]) -> dict[str, Any]:
+    """The job's usage: the sum of its steps' seconds, tokens and cost."""
+    totals = {"seconds": 0.0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+    for step in steps:
+        for key in totals:
+            value = (step.usage or {}).get(key)
+            if value:
+                totals[key] += value
+    totals["seconds"] = round(totals["seconds"], 6)
+    return totals

@@ -1,0 +1,201 @@
+"""Group commit: many jobs' step writes go to the database in one transaction.
+
+Every job submits a small :class:`Write` (step rows, events, output files, maybe the job's final row) and,
+when it must be durable before going on, awaits it. One writer task drains whatever has queued up while the
+previous transaction ran and commits it all at once, so N concurrent jobs cost one commit rather than N,
+and each job still continues only after its own write is on disk.
+
+Each transaction first re-asserts this runner's lease on the jobs it touches (one UPDATE … RETURNING id,
+which also locks those rows on PostgreSQL); writes for jobs whose lease was taken over are dropped, so a
+runner that lost a job can never overwrite the new owner's progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.store.models import FileRecord, Job, JobEvent, Step, utcnow
+
+log = logging.getLogger(__name__)
+
+JOBS = Job.__table__
+STEPS = Step.__table__
+EVENTS = JobEvent.__table__
+FILES = FileRecord.__table__
+
+_STEP_UPDATE = update(STEPS).where(
+    STEPS.c.job_id == bindparam("k_job"), STEPS.c.step_id == bindparam("k_step")
+)
+_JOB_UPDATE = update(JOBS).where(JOBS.c.id == bindparam("k_job"))
+
+
+@dataclass(slots=True)
+class Write:
+    """Everything one job wants written at one moment; ``job`` is a full update of its jobs row."""
+
+    job_id: str
+    steps: list[dict[str, Any]] = field(default_factory=list)  # keys: k_step + the steps columns to set
+    events: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    job: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    write: Write
+    done: asyncio.Future[bool] | None
+
+
+class GroupWriter:
+    """Batches :class:`Write` objects from many jobs into few transactions (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        owner: str,
+        max_batch: int = 2_000,
+        on_commit: Callable[[Iterable[str]], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._owner = owner
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._upsert_file = self._file_upsert(engine.dialect.name)
+        self.transactions = 0
+        self.writes = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="group-writer")
+
+    async def stop(self) -> None:
+        """Flush what is queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    def submit(self, write: Write) -> None:
+        """Queue a write without waiting for it (for progress that a crash may lose, e.g. step.running)."""
+        self._queue.put_nowait(_Pending(write, None))
+
+    async def write(self, write: Write) -> bool:
+        """Queue a write and wait until it is committed; False when the lease was lost and it was dropped."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(write, done))
+        return await asyncio.shield(done)
+
+    async def _loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit_batch(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
+        try:
+            owned = await self._transaction([p.write for p in batch])
+        except Exception:
+            if len(batch) == 1:
+                log.exception("write for job %s failed", batch[0].write.job_id)
+                _settle(batch, owned=None, error=True)
+                return
+            # Isolate the bad write: retry one by one so the others still commit.
+            for pending in batch:
+                await self._commit_batch([pending])
+            return
+        _settle(batch, owned=owned, error=False)
+        if self._on_commit:
+            self._on_commit(owned)
+
+    async def _transaction(self, writes: list[Write]) -> set[str]:
+        job_ids = sorted({w.job_id for w in writes})
+        async with self._engine.begin() as conn:
+            owned = await self._fence(conn, job_ids)
+            mine = [w for w in writes if w.job_id in owned]
+            if mine:
+                await self._apply(conn, mine)
+        self.transactions += 1
+        self.writes += len(writes)
+        return owned
+
+    async def _fence(self, conn: AsyncConnection, job_ids: list[str]) -> set[str]:
+        stmt = (
+            update(JOBS)
+            .where(JOBS.c.id.in_(job_ids), JOBS.c.lease_owner == self._owner)
+            .values(updated_at=utcnow())
+            .returning(JOBS.c.id)
+        )
+        return {row.id for row in await conn.execute(stmt)}
+
+    async def _apply(self, conn: AsyncConnection, writes: list[Write]) -> None:
+        files = [f for w in writes for f in w.files]
+        if files:
+            await conn.execute(self._upsert_file, files)
+        steps = [{"k_job": w.job_id, **s} for w in writes for s in w.steps]
+        for group in _same_keys(steps):
+            await conn.execute(_STEP_UPDATE, group)
+        jobs = [{"k_job": w.job_id, **w.job} for w in writes if w.job is not None]
+        for group in _same_keys(jobs):
+            await conn.execute(_JOB_UPDATE, group)
+        events = [{"job_id": w.job_id, **e} for w in writes for e in w.events]
+        if events:
+            await conn.execute(insert(EVENTS), [_event_row(e) for e in events])
+
+    @staticmethod
+    def _file_upsert(dialect: str) -> Any:
+        # A step re-run after a takeover writes the same path again: keep one row, with the newest content.
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        stmt = module.insert(FILES)
+        return stmt.on_conflict_do_update(
+            index_elements=["path"],
+            set_={
+                c: stmt.excluded[c] for c in ("content_type", "kind", "bytes", "sha256", "job_id", "step_id")
+            },
+        )
+
+
+_EVENT_KEYS = ("job_id", "type", "step_id", "status", "attempt", "detail", "at")
+
+
+def _event_row(event: dict[str, Any]) -> dict[str, Any]:
+    return {key: event.get(key) for key in _EVENT_KEYS}
+
+
+def _same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split rows into runs sharing one key set (executemany needs one shape), keeping their order."""
+    groups: list[list[dict[str, Any]]] = []
+    for row in rows:
+        if groups and groups[-1][0].keys() == row.keys():
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
+
+
+def _settle(batch: list[_Pending], *, owned: set[str] | None, error: bool) -> None:
+    for pending in batch:
+        if pending.done is None or pending.done.done():
+            continue
+        if error:
+            pending.done.set_exception(RuntimeError(f"could not persist job {pending.write.job_id}"))
+        else:
+            pending.done.set_result(owned is not None and pending.write.job_id in owned)

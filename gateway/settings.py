@@ -1,0 +1,118 @@
+"""Gateway settings: one class, read from the environment when :func:`load_settings` is called.
+
+Names follow ``docs/conventions.md``: prefix ``MODALINE_``, except ``DATABASE_URL`` (the usual unprefixed
+name, ``MODALINE_DATABASE_URL`` also works) and ``PORT``. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workers.kit.contract import CAPABILITIES, Capability
+
+Role = Literal["all", "api", "runner"]
+_DB_SCHEMES = ("sqlite+aiosqlite", "postgresql+psycopg")
+
+
+class Settings(BaseSettings):
+    """Everything the gateway (API and runner) can be told from outside."""
+
+    model_config = SettingsConfigDict(env_prefix="MODALINE_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./data/modaline.db",
+        validation_alias=AliasChoices("MODALINE_DATABASE_URL", "DATABASE_URL"),
+    )
+    files_root: Path = Path("./data/files")
+    role: Role = "all"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("PORT", "MODALINE_PORT"))
+    pipelines_dir: Path | None = None
+    ui_dir: Path = Path("frontend/dist")
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, le=2 * 1024**3)
+
+    llm_url: str = "http://127.0.0.1:8101"
+    image_url: str = "http://127.0.0.1:8102"
+    stt_url: str = "http://127.0.0.1:8103"
+    tts_url: str = "http://127.0.0.1:8104"
+    cyclegan_url: str = "http://127.0.0.1:8105"
+
+    # Runner knobs.
+    runner_concurrency: int = Field(default=512, ge=1, le=20_000, description="Jobs one runner holds at once")
+    runner_claim_batch: int = Field(default=64, ge=1, le=1_000)
+    runner_poll_seconds: float = Field(default=0.2, gt=0, le=30)
+    lease_seconds: float = Field(default=30.0, ge=1, le=3_600)
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=600)
+    cancel_poll_seconds: float = Field(default=0.25, gt=0, le=30)
+    retry_base_seconds: float = Field(default=0.5, ge=0, le=60)
+    retry_cap_seconds: float = Field(default=30.0, ge=0, le=3_600)
+    default_max_attempts: int = Field(default=3, ge=1, le=20)
+    step_timeout_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    worker_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    worker_max_connections: int = Field(default=1024, ge=1, le=20_000, description="Per worker")
+    write_batch_max: int = Field(default=2_000, ge=1, le=100_000)
+    sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
+    sse_poll_seconds: float = Field(default=0.5, gt=0, le=30)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(tuple(f"{scheme}://" for scheme in _DB_SCHEMES)):
+            raise ValueError(
+                f"database URL must start with one of {', '.join(_DB_SCHEMES)}:// (got {value!r})"
+            )
+        return value
+
+    @field_validator("llm_url", "image_url", "stt_url", "tts_url", "cyclegan_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"worker URL must be http(s)://host[:port], got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most half of lease_seconds "
+                f"({self.lease_seconds}), or a live runner would lose its jobs"
+            )
+        if self.retry_cap_seconds < self.retry_base_seconds:
+            raise ValueError("retry_cap_seconds must not be below retry_base_seconds")
+        if self.role != "api" and self.is_sqlite and ":memory:" in self.database_url:
+            raise ValueError("an in-memory SQLite database cannot hold jobs across connections; use a file")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite database."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_api(self) -> bool:
+        """True when this process serves the public API."""
+        return self.role in ("all", "api")
+
+    @property
+    def runs_runner(self) -> bool:
+        """True when this process executes jobs."""
+        return self.role in ("all", "runner")
+
+    def worker_url(self, capability: Capability) -> str:
+        """Base URL of one worker."""
+        return str(getattr(self, f"{capability}_url"))
+
+    def worker_urls(self) -> dict[Capability, str]:
+        """Base URL of every worker."""
+        return {cap: self.worker_url(cap) for cap in CAPABILITIES}
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment now (never at import time)."""
+    return Settings()

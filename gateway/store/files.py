@@ -1,0 +1,59 @@
+"""File records: uploads and registered step outputs, addressed by id, stored under the files root."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.errors import NotFoundError
+from gateway.store.models import FileRecord, utcnow
+
+FILES = FileRecord.__table__
+
+
+async def add_file(
+    engine: AsyncEngine,
+    *,
+    file_id: str,
+    path: str,
+    content_type: str,
+    kind: str,
+    size: int,
+    sha256: str,
+    original_name: str | None = None,
+) -> None:
+    """Record an upload that is already on disk."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(FILES),
+            {
+                "id": file_id,
+                "path": path,
+                "content_type": content_type,
+                "kind": kind,
+                "bytes": size,
+                "sha256": sha256,
+                "original_name": original_name,
+                "created_at": utcnow(),
+            },
+        )
+
+
+async def get_file(engine: AsyncEngine, *, file_id: str) -> Any:
+    """The files row; :class:`NotFoundError` when the id is unknown."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(FILES).where(FILES.c.id == file_id))).first()
+    if row is None:
+        raise NotFoundError(f"no file with id {file_id!r}")
+    return row
+
+
+async def get_files(engine: AsyncEngine, *, file_ids: list[str]) -> dict[str, Any]:
+    """Rows for these ids (unknown ids are simply absent)."""
+    if not file_ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(FILES).where(FILES.c.id.in_(file_ids)))).all()
+    return {row.id: row for row in rows}

@@ -1,0 +1,263 @@
+"""Job data functions used by the API: create (with idempotency), read, list with a cursor, cancel."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.errors import BadRequestError, ConflictError, IdempotencyMismatchError, NotFoundError
+from gateway.store.models import (
+    FileRecord,
+    IdempotencyKey,
+    Job,
+    JobEvent,
+    JobPublic,
+    Step,
+    is_terminal,
+    utcnow,
+)
+from gateway.store.render import render_jobs
+from workers.kit.contract import FileRef
+
+JOBS = Job.__table__
+STEPS = Step.__table__
+EVENTS = JobEvent.__table__
+IDEMPOTENCY = IdempotencyKey.__table__
+FILES = FileRecord.__table__
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What the API hands the store to create a job: validated inputs and the plan of steps."""
+
+    pipeline: str
+    inputs: dict[str, Any]
+    steps: Sequence[tuple[str, str]]  # (step id, worker) in spec order
+    uploads: Sequence[dict[str, Any]] = ()  # files rows for files uploaded with the request
+
+
+def _content(value: Any) -> Any:
+    """File references compared by content, so a retried multipart upload hashes like the first."""
+    if FileRef.looks_like(value):
+        return {"sha256": value["sha256"], "content_type": value["content_type"]}
+    if isinstance(value, dict):
+        return {key: _content(item) for key, item in value.items()}
+    return value
+
+
+def request_hash(pipeline: str, inputs: dict[str, Any]) -> str:
+    """A stable digest of a create request, to tell a retried submit from a different one."""
+    import hashlib
+
+    canonical = json.dumps(
+        {"pipeline": pipeline, "inputs": _content(inputs)}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def create_job(
+    engine: AsyncEngine, *, new: NewJob, idempotency_key: str | None = None
+) -> tuple[str, bool]:
+    """Insert the job, its pending steps and its ``job.queued`` event in one transaction.
+
+    With an idempotency key, a repeat of the same request returns the first job's id; the same key with a
+    different request raises :class:`IdempotencyMismatchError`. Returns ``(job id, created)``.
+    """
+    digest = request_hash(new.pipeline, new.inputs) if idempotency_key else ""
+    if idempotency_key and (existing := await _job_for_key(engine, idempotency_key, digest)):
+        return existing, False
+    job_id = uuid.uuid4().hex
+    try:
+        async with engine.begin() as conn:
+            await _insert_job(conn, job_id=job_id, new=new)
+            if idempotency_key:
+                await conn.execute(
+                    insert(IDEMPOTENCY),
+                    {
+                        "key": idempotency_key,
+                        "request_hash": digest,
+                        "job_id": job_id,
+                        "created_at": utcnow(),
+                    },
+                )
+    except IntegrityError:
+        # Two submits with one key raced; the other committed first.
+        if idempotency_key and (existing := await _job_for_key(engine, idempotency_key, digest)):
+            return existing, False
+        raise
+    return job_id, True
+
+
+async def _job_for_key(engine: AsyncEngine, key: str, digest: str) -> str | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(IDEMPOTENCY.c.request_hash, IDEMPOTENCY.c.job_id).where(IDEMPOTENCY.c.key == key)
+            )
+        ).first()
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise IdempotencyMismatchError(
+            f"Idempotency-Key {key!r} was already used for a different request (job {row.job_id})"
+        )
+    return str(row.job_id)
+
+
+async def _insert_job(conn: AsyncConnection, *, job_id: str, new: NewJob) -> None:
+    now = utcnow()
+    if new.uploads:
+        await conn.execute(insert(FILES), [dict(row) for row in new.uploads])
+    await conn.execute(
+        insert(JOBS),
+        {
+            "id": job_id,
+            "pipeline": new.pipeline,
+            "status": "queued",
+            "inputs": new.inputs,
+            "outputs": {},
+            "error": None,
+            "usage": {},
+            "cancel_requested": False,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    await conn.execute(
+        insert(STEPS),
+        [
+            {
+                "job_id": job_id,
+                "step_id": step_id,
+                "position": position,
+                "worker": worker,
+                "status": "pending",
+                "attempts": 0,
+                "placeholder": False,
+                "fallback": False,
+                "outputs": {},
+            }
+            for position, (step_id, worker) in enumerate(new.steps)
+        ],
+    )
+    await conn.execute(
+        insert(EVENTS), {"job_id": job_id, "type": "job.queued", "status": "queued", "at": now}
+    )
+
+
+async def get_job(engine: AsyncEngine, *, job_id: str) -> JobPublic:
+    """The job as the API shows it; :class:`NotFoundError` when there is none."""
+    async with engine.connect() as conn:
+        jobs = await render_jobs(conn, await _rows(conn, JOBS.c.id == job_id))
+    if not jobs:
+        raise NotFoundError(f"no job with id {job_id!r}")
+    return jobs[0]
+
+
+async def _rows(conn: AsyncConnection, *where: Any, limit: int | None = None) -> list[Any]:
+    query = select(JOBS).where(*where).order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return list((await conn.execute(query)).all())
+
+
+def encode_cursor(created_at: datetime, job_id: str) -> str:
+    """An opaque cursor pointing just after this job in newest-first order."""
+    raw = json.dumps([created_at.isoformat(), job_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position inside a cursor; :class:`BadRequestError` when it was not made by :func:`encode_cursor`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, job_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(job_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise BadRequestError(
+            f"cursor {cursor!r} is not a cursor this API returned", title="Bad cursor"
+        ) from None
+
+
+async def list_jobs(
+    engine: AsyncEngine,
+    *,
+    status: str | None = None,
+    pipeline: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> tuple[list[JobPublic], str | None]:
+    """Jobs newest first, filtered; returns one page and the cursor of the next (None on the last page)."""
+    where: list[Any] = []
+    if status:
+        where.append(JOBS.c.status == status)
+    if pipeline:
+        where.append(JOBS.c.pipeline == pipeline)
+    if cursor:
+        created, job_id = decode_cursor(cursor)
+        where.append(or_(JOBS.c.created_at < created, and_(JOBS.c.created_at == created, JOBS.c.id < job_id)))
+    async with engine.connect() as conn:
+        rows = await _rows(conn, *where, limit=limit + 1)
+        page = await render_jobs(conn, rows[:limit])
+    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    return page, next_cursor
+
+
+async def request_cancel(engine: AsyncEngine, *, job_id: str) -> bool:
+    """Cancel a job. A queued job is canceled at once (True); a running one is flagged for its runner
+    (False), which aborts the in-flight call. :class:`ConflictError` when the job already finished."""
+    now = utcnow()
+    async with engine.begin() as conn:
+        done = await conn.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id, JOBS.c.status == "queued")
+            .values(status="canceled", cancel_requested=True, finished_at=now, updated_at=now)
+        )
+        if done.rowcount:
+            await conn.execute(
+                update(STEPS)
+                .where(STEPS.c.job_id == job_id, STEPS.c.status == "pending")
+                .values(status="skipped")
+            )
+            await conn.execute(
+                insert(EVENTS),
+                {
+                    "job_id": job_id,
+                    "type": "job.canceled",
+                    "status": "canceled",
+                    "at": now,
+                    "detail": "canceled",
+                },
+            )
+            return True
+        flagged = await conn.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id, JOBS.c.status == "running")
+            .values(cancel_requested=True, updated_at=now)
+        )
+        if flagged.rowcount:
+            return False
+        status = (await conn.execute(select(JOBS.c.status).where(JOBS.c.id == job_id))).scalar()
+    if status is None:
+        raise NotFoundError(f"no job with id {job_id!r}")
+    assert is_terminal(status)
+    raise ConflictError(f"job {job_id} already {status}; only queued or running jobs can be canceled")
+
+
+async def job_status(engine: AsyncEngine, *, job_id: str) -> str:
+    """Just the job's status (cheap); :class:`NotFoundError` when there is no such job."""
+    async with engine.connect() as conn:
+        status = (await conn.execute(select(JOBS.c.status).where(JOBS.c.id == job_id))).scalar()
+    if status is None:
+        raise NotFoundError(f"no job with id {job_id!r}")
+    return str(status)

@@ -1,0 +1,118 @@
+"""Turn stored rows into the public Job shape: file references become ``FilePublic`` with /v1/files URLs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.store.models import FileRecord, JobPublic, Step, StepPublic, as_utc
+from workers.kit.contract import FileRef
+
+FILES = FileRecord.__table__
+STEPS = Step.__table__
+
+
+def file_kind(content_type: str) -> str:
+    """``image``, ``audio`` or ``other`` from a content type."""
+    major = content_type.split("/", 1)[0]
+    return major if major in ("image", "audio") else "other"
+
+
+def file_public(record: Any) -> dict[str, Any]:
+    """A files row (or anything with the same attributes) as the API's FilePublic dict."""
+    return {
+        "id": record.id,
+        "url": f"/v1/files/{record.id}",
+        "content_type": record.content_type,
+        "bytes": record.bytes,
+        "sha256": record.sha256,
+        "kind": record.kind,
+    }
+
+
+def _file_paths(value: Any) -> Iterator[str]:
+    if FileRef.looks_like(value):
+        yield value["file"]
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _file_paths(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _file_paths(item)
+
+
+def publicize(value: Any, files: dict[str, dict[str, Any]]) -> Any:
+    """Replace every registered file reference inside ``value`` with its FilePublic dict."""
+    if FileRef.looks_like(value):
+        return files.get(value["file"], value)
+    if isinstance(value, dict):
+        return {key: publicize(item, files) for key, item in value.items()}
+    if isinstance(value, list):
+        return [publicize(item, files) for item in value]
+    return value
+
+
+async def _files_by_path(conn: AsyncConnection, paths: set[str]) -> dict[str, dict[str, Any]]:
+    if not paths:
+        return {}
+    rows = (await conn.execute(select(FILES).where(FILES.c.path.in_(sorted(paths))))).all()
+    return {row.path: file_public(row) for row in rows}
+
+
+def _step_public(row: Any, files: dict[str, dict[str, Any]]) -> StepPublic:
+    return StepPublic(
+        id=row.step_id,
+        worker=row.worker,
+        status=row.status,
+        attempts=row.attempts,
+        started_at=as_utc(row.started_at),
+        finished_at=as_utc(row.finished_at),
+        duration_ms=row.duration_ms,
+        backend=row.backend,
+        model=row.model,
+        placeholder=row.placeholder,
+        fallback=row.fallback,
+        outputs=publicize(row.outputs or {}, files),
+        error=row.error,
+        usage=row.usage,
+    )
+
+
+async def render_jobs(conn: AsyncConnection, rows: Sequence[Any]) -> list[JobPublic]:
+    """Public jobs for these jobs rows, in the same order, with three queries in all."""
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    step_rows = (
+        await conn.execute(
+            select(STEPS).where(STEPS.c.job_id.in_(ids)).order_by(STEPS.c.job_id, STEPS.c.position)
+        )
+    ).all()
+    steps: dict[str, list[Any]] = defaultdict(list)
+    for step in step_rows:
+        steps[step.job_id].append(step)
+    paths = {p for row in rows for p in _file_paths([row.inputs, row.outputs])}
+    paths |= {p for step in step_rows for p in _file_paths(step.outputs)}
+    files = await _files_by_path(conn, paths)
+    usage_defaults = {"seconds": 0.0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+    return [
+        JobPublic(
+            id=row.id,
+            pipeline=row.pipeline,
+            status=row.status,
+            inputs=publicize(row.inputs, files),
+            outputs=publicize(row.outputs, files),
+            error=row.error,
+            steps=[_step_public(step, files) for step in steps[row.id]],
+            usage={**usage_defaults, **(row.usage or {})},
+            created_at=as_utc(row.created_at),
+            started_at=as_utc(row.started_at),
+            finished_at=as_utc(row.finished_at),
+            updated_at=as_utc(row.updated_at),
+        )
+        for row in rows
+    ]
