@@ -1,0 +1,165 @@
+{{/* Chart name. */}}
+{{- define "modaline.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: the prefix of every resource name (kept short enough for a "-cyclegan" suffix). */}}
+{{- define "modaline.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "modaline.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Standard labels on every resource. */}}
+{{- define "modaline.labels" -}}
+helm.sh/chart: {{ include "modaline.chart" . }}
+{{ include "modaline.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: modaline
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that identify the release's pods (never change them: selectors are immutable). */}}
+{{- define "modaline.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "modaline.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Labels of one component. Call with (dict "root" $ "component" "api" "tier" "gateway").
+tier groups components for NetworkPolicies: gateway (api, runner), worker (llm, ...), database.
+*/}}
+{{- define "modaline.componentSelectorLabels" -}}
+{{ include "modaline.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+modaline.io/tier: {{ .tier }}
+{{- end }}
+
+{{- define "modaline.componentLabels" -}}
+{{ include "modaline.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+modaline.io/tier: {{ .tier }}
+{{- end }}
+
+{{- define "modaline.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "modaline.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* image reference: (dict "root" $ "image" .Values.images.gateway) */}}
+{{- define "modaline.image" -}}
+{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) }}
+{{- end }}
+
+{{/* The Secret holding OPENROUTER_API_KEY and HF_TOKEN. */}}
+{{- define "modaline.keysSecretName" -}}
+{{- default (include "modaline.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/* The Secret and key holding DATABASE_URL. */}}
+{{- define "modaline.databaseSecretName" -}}
+{{- if and (not .Values.postgresql.enabled) .Values.database.existingSecret }}
+{{- .Values.database.existingSecret }}
+{{- else }}
+{{- include "modaline.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{- define "modaline.databaseSecretKey" -}}
+{{- if and (not .Values.postgresql.enabled) .Values.database.existingSecret }}
+{{- .Values.database.existingSecretKey }}
+{{- else -}}
+DATABASE_URL
+{{- end }}
+{{- end }}
+
+{{/* Does the chart create its own Secret? (keys not external, the bundled database, or database.url to store) */}}
+{{- define "modaline.createsSecret" -}}
+{{- if or (not .Values.secrets.existingSecret) .Values.postgresql.enabled (not .Values.database.existingSecret) -}}
+true
+{{- end }}
+{{- end }}
+
+{{- define "modaline.filesClaimName" -}}
+{{- default (printf "%s-files" (include "modaline.fullname" .)) .Values.files.existingClaim }}
+{{- end }}
+
+{{- define "modaline.postgresqlHost" -}}
+{{- printf "%s-postgresql" (include "modaline.fullname" .) }}
+{{- end }}
+
+{{/* Host name of one worker's Service: (dict "root" $ "name" "llm") */}}
+{{- define "modaline.workerHost" -}}
+{{- printf "%s-%s" (include "modaline.fullname" .root) .name }}
+{{- end }}
+
+{{/* The settings of one worker: workerDefaults with workers.<name> merged over them, as YAML. */}}
+{{- define "modaline.workerValues" -}}
+{{- $merged := mergeOverwrite (deepCopy .root.Values.workerDefaults) (deepCopy .worker) }}
+{{- $local := .root.Values.localEngines.enabled }}
+{{- if hasKey .worker "local" }}{{- if not (kindIs "invalid" .worker.local) }}{{ $local = .worker.local }}{{- end }}{{- end }}
+{{- $_ := set $merged "local" $local }}
+{{- toYaml $merged }}
+{{- end }}
+
+{{/* Pod-level settings shared by every Deployment/StatefulSet. */}}
+{{- define "modaline.podCommon" -}}
+serviceAccountName: {{ include "modaline.serviceAccountName" . }}
+automountServiceAccountToken: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* name: value map -> env list */}}
+{{- define "modaline.envList" -}}
+{{- range $name, $value := . }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Refuse value combinations that would install but not work. */}}
+{{- define "modaline.validate" -}}
+{{- if and (not .Values.postgresql.enabled) (not .Values.database.existingSecret) (not .Values.database.url) }}
+{{- fail "postgresql.enabled=false needs database.url or database.existingSecret (the gateway's PostgreSQL)" }}
+{{- end }}
+{{- if and .Values.postgresql.enabled (or .Values.database.url .Values.database.existingSecret) }}
+{{- fail "database.url / database.existingSecret are for an external PostgreSQL: set postgresql.enabled=false too" }}
+{{- end }}
+{{- $enabled := 0 }}
+{{- range $name, $w := .Values.workers }}{{ if $w.enabled }}{{ $enabled = add1 $enabled }}{{ end }}{{ end }}
+{{- if eq $enabled 0 }}
+{{- fail "every worker is disabled: enable at least one under `workers`" }}
+{{- end }}
+{{- end }}
