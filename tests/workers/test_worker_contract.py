@@ -388,3 +388,40 @@ def _gauge(client: Any, name: str) -> float:
         if line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{name} not in /metrics")
+
+
+@every_worker
+def test_unknown_routes_and_methods_are_problems_too(capability: Capability, make_client: AppMaker) -> None:
+    client = make_client(capability, fake_backends(capability))
+    assert_problem(client.get("/v1/nothing-here"), 404, retryable=False)
+    assert_problem(client.get("/v1/run"), 405, retryable=False)
+
+
+def test_one_workers_output_file_is_the_next_workers_input(make_client: AppMaker, files_root: Path) -> None:
+    """What the gateway does: hand a step's FileRef, untouched, to the next step (tts → stt, image → cyclegan)."""
+    tts = make_client("tts", preferred_backends("tts"))
+    stt = make_client("stt", preferred_backends("stt"))
+    spoken = tts.post(
+        "/v1/run", json=run_body({"text": "The weather is sunny and warm today."}, step_id="say")
+    )
+    assert spoken.status_code == 200, spoken.text
+    heard = stt.post("/v1/run", json=run_body({"audio": spoken.json()["outputs"]["audio"]}, step_id="hear"))
+    assert heard.status_code == 200, heard.text
+    text = heard.json()["outputs"]["text"]
+    if heard.json()["usage"]["provider"] == "local" and spoken.json()["usage"]["provider"] == "local":
+        assert {"weather", "sunny", "warm"} <= set(text.lower().replace(".", "").replace(",", "").split())
+    else:
+        assert text.endswith("seconds of audio")
+
+    image = make_client("image", preferred_backends("image"))
+    style = make_client("cyclegan", preferred_backends("cyclegan"))
+    drawn = image.post(
+        "/v1/run", json=run_body({"prompt": "a boat"}, {"width": 128, "height": 96}, step_id="draw")
+    )
+    assert drawn.status_code == 200, drawn.text
+    styled = style.post(
+        "/v1/run", json=run_body({"image": drawn.json()["outputs"]["image"]}, step_id="paint")
+    )
+    assert styled.status_code == 200, styled.text
+    with Image.open(files_root / styled.json()["outputs"]["image"]["file"]) as out:
+        assert out.size == (128, 96)

@@ -111,9 +111,12 @@ class WorkerRuntime:
         except WorkerError as exc:
             self.metrics.failed(exc.slug)
             raise
-        except Exception:
+        except Exception as exc:
+            log.exception("%s run %s/%s crashed", self.capability, request.job_id, request.step_id)
             self.metrics.failed("internal")
-            raise
+            raise WorkerError(
+                f"unexpected {type(exc).__name__} in the {self.backend.name} backend: {exc}"
+            ) from exc
         self.metrics.succeeded(response.usage.seconds)
         return response
 
