@@ -1,0 +1,136 @@
+"""Gateway fixtures: a database (SQLite file or a real PostgreSQL), a fake worker on a local port, and a
+gateway app wired to both. Store and runner tests take ``database_url`` and so run on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from gateway.store import create_engine, migrate
+from gateway_fakes import FakeWorker
+
+PIPELINES_FIXTURE = Path(__file__).with_name("pipelines_fixture")
+PG_ADMIN = os.environ.get("MODALINE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+TABLES = ("idempotency_keys", "job_events", "steps", "files", "jobs")
+
+
+def _pg_unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required in CI: {reason}")
+    pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN} ({reason}); start it to run these tests")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh database ``modaline_gw_<random>`` for this session, migrated, dropped at the end."""
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        _pg_unavailable(str(exc).strip().splitlines()[0])
+    name = f"modaline_gw_{secrets.token_hex(5)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+
+    async def _migrate() -> None:
+        engine = create_engine(url)
+        await migrate(engine)
+        await engine.dispose()
+
+    asyncio.run(_migrate())
+    try:
+        yield url
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on a SQLite file and on the real PostgreSQL (emptied first)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+    return url
+
+
+@pytest.fixture
+def files_root(tmp_path: Path) -> Path:
+    root = tmp_path / "files"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+async def fake_worker(files_root: Path) -> AsyncIterator[FakeWorker]:
+    worker = FakeWorker(files_root)
+    await worker.start()
+    yield worker
+    await worker.stop()
+
+
+def fast_settings(database_url: str, files_root: Path, worker_url: str, **overrides: Any) -> Settings:
+    """Settings for tests: every worker at the fake, short poll/lease/retry timings."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "files_root": files_root,
+        "pipelines_dir": PIPELINES_FIXTURE,
+        "ui_dir": files_root / "no-ui",
+        "runner_poll_seconds": 0.02,
+        "heartbeat_seconds": 0.2,
+        "lease_seconds": 2.0,
+        "cancel_poll_seconds": 0.05,
+        "retry_base_seconds": 0.01,
+        "retry_cap_seconds": 2.0,
+        "sse_poll_seconds": 0.05,
+        "step_timeout_seconds": 10.0,
+        **{f"{cap}_url": worker_url for cap in ("llm", "image", "stt", "tts", "cyclegan")},
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+GatewayFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def make_gateway(
+    database_url: str, files_root: Path, fake_worker: FakeWorker
+) -> AsyncIterator[GatewayFactory]:
+    """Start gateway apps (lifespan included) with settings overrides; all stopped after the test."""
+    managers: list[LifespanManager] = []
+    clients: list[httpx.AsyncClient] = []
+
+    async def start(**overrides: Any) -> httpx.AsyncClient:
+        app = create_app(fast_settings(database_url, files_root, fake_worker.url, **overrides))
+        manager = LifespanManager(app, startup_timeout=30, shutdown_timeout=30)
+        await manager.__aenter__()
+        managers.append(manager)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway")
+        client.app = app  # type: ignore[attr-defined]
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.aclose()
+    for manager in reversed(managers):
+        await manager.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def gateway(make_gateway: GatewayFactory) -> httpx.AsyncClient:
+    """One gateway (API + runner) talking to the fake worker."""
+    return await make_gateway()

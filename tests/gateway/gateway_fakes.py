@@ -1,0 +1,154 @@
+"""A fake worker at the true boundary: a real aiohttp server speaking the worker contract on a local port.
+
+Each test scripts it per step id (delay, failures, blocking) and reads back what it saw: calls per
+(job, step), overlapping calls, aborted calls. It writes real PNG/WAV files for image/tts steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import struct
+import time
+import wave
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from PIL import Image
+
+
+def png_bytes(size: int = 8, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    """A real PNG image."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wav_bytes(seconds: float = 0.2, rate: int = 8000) -> bytes:
+    """A real WAV file: a quiet square wave."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        frames = b"".join(struct.pack("<h", 3000 if (i // 20) % 2 else -3000) for i in range(int(seconds * rate)))
+        out.writeframes(frames)
+    return buffer.getvalue()
+
+
+@dataclass
+class Behaviour:
+    """How the fake answers one step id."""
+
+    delay: float = 0.0
+    fail_times: int = 0  # the first N calls (per job) fail
+    retryable: bool = True
+    retry_after: float | None = None
+    status: int = 503
+    block: asyncio.Event | None = None  # wait for this before answering
+    text: str | None = None
+
+
+@dataclass
+class FakeWorker:
+    files_root: Path
+    plan: dict[str, Behaviour] = field(default_factory=dict)
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    times: list[tuple[str, str, float, float]] = field(default_factory=list)  # job, step, start, end
+    call_log: list[tuple[str, str, float]] = field(default_factory=list)  # job, step, start
+    in_flight: int = 0
+    max_in_flight: int = 0
+    aborted: int = 0
+    url: str = ""
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/v1/run", self._run)
+        app.router.add_get("/healthz", _healthz)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def step_calls(self, step_id: str) -> int:
+        return sum(count for (_, step), count in self.calls.items() if step == step_id)
+
+    async def _run(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        job, step = body["job_id"], body["step_id"]
+        self.calls[(job, step)] += 1
+        attempt = self.calls[(job, step)]
+        behaviour = self.plan.get(step, Behaviour())
+        start = time.monotonic()
+        self.call_log.append((job, step, start))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if behaviour.block is not None:
+                await behaviour.block.wait()
+            if behaviour.delay:
+                await asyncio.sleep(behaviour.delay)
+        except asyncio.CancelledError:
+            self.aborted += 1
+            raise
+        finally:
+            self.in_flight -= 1
+            self.times.append((job, step, start, time.monotonic()))
+        if attempt <= behaviour.fail_times:
+            return _problem(behaviour, step, attempt)
+        outputs = self._outputs(request.path, body, behaviour)
+        usage = {"provider": "fake", "model": "fake-1", "seconds": 0.01, "input_tokens": 3, "output_tokens": 2}
+        return web.json_response({"outputs": outputs, "usage": usage, "placeholder": step == "draw"})
+
+    def _outputs(self, _path: str, body: dict[str, Any], behaviour: Behaviour) -> dict[str, Any]:
+        inputs, step, job = body["inputs"], body["step_id"], body["job_id"]
+        if "prompt" in inputs:
+            return {"image": self._write(job, step, "image.png", png_bytes(color=(10, 120, 200)), "image/png")}
+        if "audio" in inputs and isinstance(inputs["audio"], dict):
+            size = (self.files_root / inputs["audio"]["file"]).stat().st_size
+            return {"text": f"heard {size} bytes", "language": "en"}
+        if "image" in inputs and isinstance(inputs["image"], dict):
+            data = (self.files_root / inputs["image"]["file"]).read_bytes()
+            return {"image": self._write(job, step, "image.png", data, "image/png")}
+        if "text" in inputs and step in ("speak", "tts"):
+            return {"audio": self._write(job, step, "audio.wav", wav_bytes(), "audio/wav")}
+        text = behaviour.text if behaviour.text is not None else f"{inputs.get('text', '')}>{step}"
+        return {"text": text}
+
+    def _write(self, job: str, step: str, name: str, data: bytes, content_type: str) -> dict[str, Any]:
+        relative = f"jobs/{job}/{step}/{name}"
+        target = self.files_root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return {"file": relative, "content_type": content_type, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def _problem(behaviour: Behaviour, step: str, attempt: int) -> web.Response:
+    headers = {"Content-Type": "application/problem+json"}
+    if behaviour.retry_after is not None:
+        headers["Retry-After"] = f"{behaviour.retry_after:g}"
+    body = {
+        "type": "about:blank",
+        "title": "Upstream busy" if behaviour.retryable else "Bad input",
+        "status": behaviour.status,
+        "detail": f"{step} attempt {attempt} failed on purpose",
+        "retryable": behaviour.retryable,
+    }
+    return web.Response(status=behaviour.status, body=json.dumps(body), headers=headers)
