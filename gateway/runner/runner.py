@@ -45,6 +45,7 @@ class Runner:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._last_tick = time.monotonic()
+        self._background: set[asyncio.Task[object]] = set()
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -118,13 +119,15 @@ class Runner:
             await asyncio.wait_for(self._wake.wait(), self.settings.runner_poll_seconds)
 
     async def _maintain(self) -> None:
+        before = set(self.active)  # jobs claimed while renewing are not in ``held`` yet: judge only these
         held = await queue.renew_leases(
             self._engine, owner=self.owner, lease_seconds=self.settings.lease_seconds
         )
-        for job_id, (run, _) in list(self.active.items()):
-            if job_id not in held:
+        for job_id in before - held:
+            entry = self.active.get(job_id)
+            if entry is not None and entry[0].abort_reason is None:
                 log.warning("lost the lease on job %s; another runner owns it now", job_id)
-                run.abort("lost")
+                entry[0].abort("lost")
         free = self.settings.runner_concurrency - len(self.active)
         if free > 0:
             taken = await queue.claim_expired(
@@ -156,7 +159,13 @@ class Runner:
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         job_id = task.get_name().removeprefix("job-")
-        self.active.pop(job_id, None)
+        entry = self.active.pop(job_id, None)
+        if entry is not None and entry[0].abort_reason == "lost":
+            # Defensive: should the lease still be ours after all, hand the job back instead of holding it.
+            release = queue.release_lease(self._engine, owner=self.owner, job_id=job_id)
+            releasing = asyncio.create_task(release)
+            self._background.add(releasing)
+            releasing.add_done_callback(self._background.discard)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error(
                 "job %s crashed in the runner: %r (its lease will expire and it will be retried)", job_id, exc

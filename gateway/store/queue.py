@@ -126,3 +126,14 @@ async def release_leases(engine: AsyncEngine, *, owner: str) -> int:
     )
     async with engine.begin() as conn:
         return (await conn.execute(stmt)).rowcount
+
+
+async def release_lease(engine: AsyncEngine, *, owner: str, job_id: str) -> bool:
+    """Put one job back in the queue if this runner still holds it (a no-op when another runner does)."""
+    stmt = (
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.lease_owner == owner, JOBS.c.status == "running")
+        .values(status="queued", lease_owner=None, lease_expires_at=None, updated_at=utcnow())
+    )
+    async with engine.begin() as conn:
+        return bool((await conn.execute(stmt)).rowcount)
