@@ -141,11 +141,17 @@ affinity:
 {{- end }}
 {{- end }}
 
+{{/* A number as Kubernetes wants it: Helm reads every number in values as a float, which would print
+52428800 as 5.24288e+07; whole numbers print as integers, anything else unchanged. */}}
+{{- define "modaline.num" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
+{{- end }}
+
 {{/* name: value map -> env list */}}
 {{- define "modaline.envList" -}}
 {{- range $name, $value := . }}
 - name: {{ $name }}
-  value: {{ $value | toString | quote }}
+  value: {{ include "modaline.num" $value | quote }}
 {{- end }}
 {{- end }}
 
