@@ -1,0 +1,148 @@
+"""Runner behaviour on both databases: retries, fallbacks, timeouts, parallel steps, lease takeover."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from gateway_fakes import Behaviour
+from gateway_helpers import submit, wait_for_job
+from sqlalchemy import select, update
+
+from gateway.runner.writer import GroupWriter, Write
+from gateway.store import create_engine
+from gateway.store import queue as store_queue
+from gateway.store.models import Job, Step, utcnow
+
+pytestmark = pytest.mark.anyio
+
+
+def step(job: dict, step_id: str) -> dict:
+    return next(s for s in job["steps"] if s["id"] == step_id)
+
+
+async def test_retryable_errors_are_retried_after_retry_after(gateway, fake_worker):
+    fake_worker.plan["two"] = Behaviour(fail_times=2, retryable=True, retry_after=0.3, status=503)
+    job = await submit(gateway, "chain", text="x")
+    done = await wait_for_job(gateway, job["id"])
+    assert done["status"] == "succeeded"
+    assert step(done, "two")["attempts"] == 3 and step(done, "two")["error"] is None
+    starts = [t for (_, s, t) in fake_worker.call_log if s == "two"]
+    assert starts[1] - starts[0] >= 0.29 and starts[2] - starts[1] >= 0.29  # waited as long as asked
+    events = (await gateway.get(f"/v1/jobs/{job['id']}/events")).text
+    assert events.count("event: step.retrying") == 2 and "Upstream busy" in events
+
+
+async def test_attempts_are_bounded(gateway, fake_worker):
+    fake_worker.plan["one"] = Behaviour(fail_times=99, retryable=True, status=503)
+    done = await wait_for_job(gateway, (await submit(gateway, "chain", text="x"))["id"])
+    assert done["status"] == "failed"
+    assert step(done, "one")["attempts"] == 3  # the default max_attempts
+    assert step(done, "one")["error"] == {
+        "title": "Upstream busy", "detail": "one attempt 3 failed on purpose", "retryable": True
+    }
+    assert done["error"]["step_id"] == "one"
+    assert [step(done, s)["status"] for s in ("two", "three")] == ["skipped", "skipped"]
+    assert fake_worker.step_calls("two") == 0
+
+
+async def test_non_retryable_errors_fail_at_once(gateway, fake_worker):
+    fake_worker.plan["two"] = Behaviour(fail_times=1, retryable=False, status=422)
+    done = await wait_for_job(gateway, (await submit(gateway, "chain", text="x"))["id"])
+    assert done["status"] == "failed" and fake_worker.step_calls("two") == 1
+    assert done["error"] == {"title": "Bad input", "detail": "two attempt 1 failed on purpose", "step_id": "two"}
+    assert step(done, "one")["status"] == "succeeded"  # a failed step leaves earlier results intact
+    assert step(done, "one")["outputs"] == {"text": "x>one"}
+
+
+async def test_on_error_fallback_lets_the_job_finish(gateway, fake_worker):
+    fake_worker.plan["shaky"] = Behaviour(fail_times=99, retryable=False, status=400)
+    done = await wait_for_job(gateway, (await submit(gateway, "optional", text="hi"))["id"])
+    assert done["status"] == "succeeded"
+    shaky = step(done, "shaky")
+    assert shaky["status"] == "failed" and shaky["fallback"] is True and shaky["error"]["title"] == "Bad input"
+    assert shaky["outputs"] == {"text": "fallback from hi>first"}
+    assert done["outputs"] == {"text": "fallback from hi>first>last"}
+
+
+async def test_step_timeout_counts_as_retryable(gateway, fake_worker):
+    fake_worker.plan["slow"] = Behaviour(delay=5)
+    done = await wait_for_job(gateway, (await submit(gateway, "quick", text="x"))["id"])
+    assert done["status"] == "failed"
+    slow = step(done, "slow")
+    assert slow["attempts"] == 2 and slow["error"]["title"] == "Worker timed out" and slow["error"]["retryable"]
+    assert fake_worker.step_calls("slow") == 2
+
+
+async def test_job_timeout_stops_the_job(gateway, fake_worker):
+    fake_worker.plan["second"] = Behaviour(delay=5)
+    done = await wait_for_job(gateway, (await submit(gateway, "jobtimeout", text="x"))["id"], within=5)
+    assert done["status"] == "failed" and done["error"]["title"] == "Job timed out"
+    assert step(done, "first")["status"] == "succeeded"
+    assert step(done, "second")["status"] == "skipped"
+
+
+async def test_independent_steps_overlap(gateway, fake_worker):
+    fake_worker.plan["left"] = Behaviour(delay=0.4)
+    fake_worker.plan["right"] = Behaviour(delay=0.4)
+    done = await wait_for_job(gateway, (await submit(gateway, "fanout", text="x"))["id"])
+    assert done["outputs"] == {"text": "L x>left + R x>right>join"}
+    spans = {s: (start, end) for (_, s, start, end) in fake_worker.times}
+    assert spans["left"][0] < spans["right"][1] and spans["right"][0] < spans["left"][1]  # they overlapped
+    assert spans["join"][0] >= max(spans["left"][1], spans["right"][1])  # the join waited for both
+    assert fake_worker.max_in_flight == 2
+
+
+async def test_expired_lease_is_taken_over_and_finished_steps_are_kept(make_gateway, fake_worker, database_url):
+    api = await make_gateway(role="api")
+    job = await submit(api, "chain", text="x")
+    engine = create_engine(database_url)
+    try:
+        # A runner that claims the job, finishes step one, then dies without renewing its lease.
+        [claimed] = await store_queue.claim_queued(engine, owner="dead-runner", lease_seconds=0.5, limit=5)
+        writer = GroupWriter(engine, owner="dead-runner")
+        writer.start()
+        row = {"k_step": "one", "status": "succeeded", "attempts": 1, "outputs": {"text": "from the dead runner"}}
+        assert await writer.write(Write(claimed.id, steps=[row]))
+        await writer.stop()
+    finally:
+        await engine.dispose()
+    await make_gateway(role="runner")
+    done = await wait_for_job(api, job["id"], within=10)
+    assert done["status"] == "succeeded"
+    assert done["outputs"] == {"text": "from the dead runner>two>three"}
+    assert fake_worker.step_calls("one") == 0
+    events = (await api.get(f"/v1/jobs/{job['id']}/events")).text
+    assert "resumed after the previous runner" in events
+
+
+async def test_a_runner_that_lost_its_lease_cannot_write(database_url, make_gateway):
+    api = await make_gateway(role="api")
+    job = await submit(api, "chain", text="x")
+    engine = create_engine(database_url)
+    try:
+        await store_queue.claim_queued(engine, owner="slow", lease_seconds=30, limit=1)
+        async with engine.begin() as conn:  # its lease runs out…
+            await conn.execute(update(Job.__table__).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+        [taken] = await store_queue.claim_expired(engine, owner="fast", lease_seconds=30, limit=1)
+        assert taken.id == job["id"] and taken.resumed
+        writer = GroupWriter(engine, owner="slow")
+        writer.start()
+        stale = {"k_step": "one", "status": "succeeded", "attempts": 1, "outputs": {"text": "stale"}}
+        assert await writer.write(Write(job["id"], steps=[stale])) is False
+        await writer.stop()
+        async with engine.connect() as conn:
+            status = (await conn.execute(select(Step.__table__.c.status).where(Step.__table__.c.step_id == "one"))).scalar()
+        assert status == "pending"
+    finally:
+        await engine.dispose()
+
+
+async def test_many_concurrent_jobs_all_finish_once(gateway, fake_worker):
+    fake_worker.plan["two"] = Behaviour(delay=0.05)
+    jobs = await asyncio.gather(*(submit(gateway, "chain", text=f"j{i}") for i in range(40)))
+    results = await asyncio.gather(*(wait_for_job(gateway, job["id"], within=30) for job in jobs))
+    assert all(r["status"] == "succeeded" for r in results)
+    assert all(count == 1 for count in fake_worker.calls.values()) and len(fake_worker.calls) == 120
+    assert fake_worker.max_in_flight > 1
