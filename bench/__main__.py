@@ -1,0 +1,303 @@
+"""``python -m bench [all|gateway|submit|throughput|latency|memory|celery|engines] [--quick] [--profile]``.
+
+Runs the benchmarks, prints one report with targets and PASS/MISS, and writes the numbers to
+``bench/results/latest.json``. ``all`` (the default) runs every gateway part plus the engines part when
+``bench/engines.py`` is there. Figures swing with machine load: compare the ratios measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import math
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench import baselines, gateway_load, profiles
+from bench.loadgen import load_tool
+
+RESULTS = Path(__file__).resolve().parent / "results"
+GATEWAY_PARTS = ("submit", "throughput", "latency", "memory")
+TARGETS = {
+    "throughput_vs_celery": 2.0,
+    "latency_p50_ms": 2.0,
+    "rss_mb": 150.0,
+}
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("PASS" if ok else "MISS")
+
+
+def run_parts(parts: list[str], work: Path, quick: bool, profile: bool) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    n = 600 if quick else 2000
+    rounds = 1 if quick else 3
+
+    def guarded(name: str, fn: Any) -> None:
+        start = time.perf_counter()
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        try:
+            res[name] = fn()
+        except Exception as exc:
+            res[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            traceback.print_exc()
+        print(f"[bench] {name} done in {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
+
+    if "celery" in parts or "throughput" in parts:
+        guarded(
+            "celery",
+            lambda: baselines.celery_chains(work / "logs", burst=600 if quick else 1500, rounds=rounds),
+        )
+    if "submit" in parts:
+        guarded("submit", lambda: gateway_load.submit_rate(work, rounds=rounds, seconds=4 if quick else 8))
+    if "throughput" in parts:
+        prof_dir = RESULTS / "profiles" if profile else None
+        for kind in ("sqlite", "postgresql"):
+            guarded(
+                f"throughput_{kind}",
+                lambda kind=kind: gateway_load.throughput(
+                    work, kind, n=n, rounds=rounds, profile_dir=prof_dir
+                ),
+            )
+        if profile:
+            res["profiles"] = profiles.summarise_dir(RESULTS / "profiles")
+    if "latency" in parts:
+        for kind in ("sqlite", "postgresql"):
+            guarded(
+                f"latency_{kind}", lambda kind=kind: gateway_load.latency(work, kind, n=60 if quick else 200)
+            )
+    if "memory" in parts:
+        guarded("memory", lambda: gateway_load.memory(work, n=2000 if quick else 10_000))
+    return res
+
+
+def report(res: dict[str, Any]) -> str:
+    out = io.StringIO()
+    w = out.write
+    w(f"\nModaline benchmark - {time.strftime('%Y-%m-%d %H:%M:%S %Z')} - {platform.node()}, ")
+    w(f"{_cpu_count()} cores, load generator: {load_tool()}\n")
+    rows: list[tuple[str, str, str, str]] = []
+
+    sub = res.get("submit", {})
+    if "bare" in sub:
+        rows.append(("(a) bare FastAPI JSON POST, req/s", _fmt(sub["bare"]["rps"]), "baseline", "-"))
+        for kind in ("sqlite", "postgresql"):
+            if kind in sub:
+                g = sub[kind]
+                rows.append(
+                    (
+                        f"(a) POST /v1/jobs {kind} (runner off), req/s",
+                        f"{_fmt(g['rps'])} = {g['ratio_to_bare']:.2f}x bare",
+                        "report",
+                        "-" if not g["errors"] else f"{g['errors']} errors",
+                    )
+                )
+    elif "error" in sub:
+        rows.append(("(a) POST /v1/jobs", sub["error"][:60], "", "ERROR"))
+
+    cel = res.get("celery", {})
+    celery_rate = cel.get("burst_per_s")
+    if celery_rate:
+        rows.append(
+            (
+                f"(b) Celery+Redis chain of 3, burst of {cel['burst']}, chains/s",
+                _fmt(celery_rate, 1),
+                "baseline",
+                "-",
+            )
+        )
+    elif "error" in cel:
+        rows.append(("(b) Celery chain", cel["error"][:60], "", "ERROR"))
+    for kind in ("sqlite", "postgresql"):
+        tp = res.get(f"throughput_{kind}")
+        if not tp:
+            continue
+        if "error" in tp:
+            rows.append((f"(b) 3-step pipelines {kind}", tp["error"][:60], "", "ERROR"))
+            continue
+        target = TARGETS["throughput_vs_celery"]
+        ratio = tp["completed_per_s"] / celery_rate if celery_rate else None
+        ok = None if ratio is None else ratio >= target and tp["failed_or_missing"] == 0
+        rows.append(
+            (
+                f"(b) 3-step jobs/s {kind}, submit-inclusive (N={tp['n']})",
+                f"{_fmt(tp['completed_per_s'], 1)}" + (f" = {ratio:.2f}x Celery" if ratio else ""),
+                f">= {target:.0f}x Celery",
+                _verdict(ok),
+            )
+        )
+        r_ratio = tp["runner_per_s"] / celery_rate if celery_rate else None
+        rows.append(
+            (
+                f"(b) 3-step jobs/s {kind}, runner-only drain",
+                f"{_fmt(tp['runner_per_s'], 1)}" + (f" = {r_ratio:.2f}x Celery" if r_ratio else ""),
+                f">= {target:.0f}x Celery",
+                _verdict(None if r_ratio is None else r_ratio >= target),
+            )
+        )
+        rows.append(
+            (
+                f"    {kind}: submit phase req/s | gateway CPU ms/job | failed",
+                f"{_fmt(tp['submit_per_s'])} | {_fmt(tp['gateway_cpu_ms_per_job'], 2)} | {tp['failed_or_missing']}",
+                "",
+                "",
+            )
+        )
+    for kind in ("sqlite", "postgresql"):
+        lat = res.get(f"latency_{kind}")
+        if not lat:
+            continue
+        if "error" in lat:
+            rows.append((f"(c) added latency/step {kind}", lat["error"][:60], "", "ERROR"))
+            continue
+        p = lat["per_step_ms"]
+        rows.append(
+            (
+                f"(c) gateway-added ms/step {kind}, p50 / p99",
+                f"{p['p50']:.2f} / {p['p99']:.2f}",
+                f"p50 <= {TARGETS['latency_p50_ms']:.0f} ms",
+                _verdict(p["p50"] <= TARGETS["latency_p50_ms"]),
+            )
+        )
+    mem = res.get("memory")
+    if mem:
+        if "error" in mem:
+            rows.append(("(d) gateway RSS", mem["error"][:60], "", "ERROR"))
+        else:
+            held = mem["peak_inflight_at_worker"]
+            rows.append(
+                (
+                    f"(d) gateway peak RSS, {mem['jobs']:,} jobs in flight (worker peak {held:,})",
+                    f"{mem['rss_peak_mb']:.0f} MB (idle {mem['rss_idle_mb']:.0f})",
+                    f"<= {TARGETS['rss_mb']:.0f} MB",
+                    _verdict(mem["rss_peak_mb"] <= TARGETS["rss_mb"] and held >= 0.99 * mem["jobs"]),
+                )
+            )
+    widths = [max(len(r[i]) for r in rows) if rows else 10 for i in range(4)]
+    header = ("measure", "result", "target", "verdict")
+    widths = [max(widths[i], len(header[i])) for i in range(4)]
+    line = "  ".join(h.ljust(widths[i]) for i, h in enumerate(header))
+    w(line + "\n" + "-" * len(line) + "\n")
+    for r in rows:
+        w("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)) + "\n")
+
+    for kind in ("sqlite", "postgresql"):
+        lat = res.get(f"latency_{kind}")
+        if lat and "breakdown_ms" in lat:
+            w(f"\n(c) where a job's time goes at concurrency 1, {kind} (ms, p50 / p99):\n")
+            for name, st in lat["breakdown_ms"].items():
+                w(f"    {name:<48} {st['p50']:7.2f} / {st['p99']:7.2f}\n")
+            c = lat["client_observed_per_step_ms"]
+            w(
+                f"    {'client-observed (POST -> terminal seen) per step':<48} {c['p50']:7.2f} / {c['p99']:7.2f}\n"
+            )
+    if res.get("profiles"):
+        w("\nProfile (py-spy, gateway process during the 3-step burst): top self time\n")
+        for name, prof in res["profiles"].items():
+            w(f"  {name}: {prof['samples']} samples\n")
+            for frame, share in prof["top_self"][:12]:
+                w(f"    {share * 100:5.1f}%  {frame}\n")
+            w("   by area (inclusive):\n")
+            for area, share in prof["areas"]:
+                w(f"    {share * 100:5.1f}%  {area}\n")
+    if "engines" in res:
+        w("\n(engines) see the engines table above\n")
+    return out.getvalue()
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def run_engines(res: dict[str, Any]) -> None:
+    if importlib.util.find_spec("bench.engines") is None:
+        res["engines"] = {"skipped": "bench/engines.py not present"}
+        return
+    import bench.engines as engines
+
+    old_argv = sys.argv
+    sys.argv = [old_argv[0]]
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            engines.main()
+    except Exception as exc:
+        res["engines"] = {"error": f"{type(exc).__name__}: {exc}"}
+        traceback.print_exc()
+    finally:
+        sys.argv = old_argv
+    text = buf.getvalue()
+    print(text, end="")
+    res.setdefault("engines", {"table": text})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "part",
+        nargs="?",
+        default="all",
+        choices=["all", "gateway", "engines", "celery", *GATEWAY_PARTS],
+        help="what to run (default: all)",
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller N and one round (a smoke run)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the gateway during the 3-step burst")
+    args = parser.parse_args(argv)
+
+    if args.part == "engines":
+        res: dict[str, Any] = {}
+        run_engines(res)
+        return 0
+    parts = list(GATEWAY_PARTS) if args.part in ("all", "gateway") else [args.part]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="modaline-bench-"))
+    started = time.time()
+    try:
+        res = run_parts(parts, work, args.quick, args.profile)
+        if args.part == "all":
+            run_engines(res)
+    finally:
+        logs = RESULTS / "logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        if (work / "logs").exists():
+            shutil.copytree(work / "logs", logs)
+        shutil.rmtree(work, ignore_errors=True)
+    res["meta"] = {
+        "started": started,
+        "seconds": time.time() - started,
+        "part": args.part,
+        "quick": args.quick,
+        "load_generator": load_tool(),
+        "cores": _cpu_count(),
+        "targets": TARGETS,
+    }
+    text = report(res)
+    print(text)
+    (RESULTS / "latest.json").write_text(json.dumps(res, indent=2, default=str))
+    (RESULTS / "latest.txt").write_text(text)
+    print(f"numbers written to {RESULTS / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
