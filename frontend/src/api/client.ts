@@ -75,7 +75,7 @@ export function createJob(
 ): Promise<Job> {
   return call(
     api.POST("/v1/jobs", {
-      params: { header: { "Idempotency-Key": idempotencyKey } },
+      params: { header: { "idempotency-key": idempotencyKey } },
       body: { pipeline, inputs },
     }),
   );

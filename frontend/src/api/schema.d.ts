@@ -11,6 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * Listpipelines
+         * @description Every pipeline this gateway runs.
+         */
         get: operations["listPipelines"];
         put?: never;
         post?: never;
@@ -27,39 +31,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * Getpipeline
+         * @description One pipeline, by name.
+         */
         get: operations["getPipeline"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/files": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post: operations["uploadFile"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/files/{file_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get: operations["getFile"];
         put?: never;
         post?: never;
         delete?: never;
@@ -75,8 +51,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * Listjobs
+         * @description Jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page.
+         */
         get: operations["listJobs"];
         put?: never;
+        /**
+         * Createjob
+         * @description Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job.
+         */
         post: operations["createJob"];
         delete?: never;
         options?: never;
@@ -91,6 +75,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * Getjob
+         * @description One job with its steps, outputs and usage.
+         */
         get: operations["getJob"];
         put?: never;
         post?: never;
@@ -109,6 +97,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * Canceljob
+         * @description Cancel a queued or running job: no further steps start and the in-flight worker call is aborted.
+         */
         post: operations["cancelJob"];
         delete?: never;
         options?: never;
@@ -123,7 +115,51 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * Streamjobevents
+         * @description Every event of the job, then new ones as they happen; ends after the job's terminal event.
+         */
         get: operations["streamJobEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Uploadfile
+         * @description Store an image or audio file (multipart field ``file``) to use as a job input by its id.
+         */
+        post: operations["uploadFile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Getfile
+         * @description The file's bytes; honours a single ``Range: bytes=…`` (206, or 416 when unsatisfiable).
+         */
+        get: operations["getFile"];
         put?: never;
         post?: never;
         delete?: never;
@@ -139,6 +175,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * Healthz
+         * @description 200 while the process lives.
+         */
         get: operations["healthz"];
         put?: never;
         post?: never;
@@ -155,6 +195,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * Readyz
+         * @description 200 when the database answers and, in a process that runs jobs, the runner is alive.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -168,145 +212,269 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        Problem: {
-            type?: string;
-            title: string;
-            status: number;
-            detail?: string;
-            instance?: string | null;
-            errors?: components["schemas"]["FieldError"][];
-        };
-        FieldError: {
-            field: string;
-            message: string;
-        };
+        /** FilePublic */
         FilePublic: {
+            /** Id */
             id: string;
+            /** Url */
             url: string;
+            /** Content Type */
             content_type: string;
+            /** Bytes */
             bytes: number;
+            /** Sha256 */
             sha256: string;
-            /** @enum {string} */
+            /**
+             * Kind
+             * @enum {string}
+             */
             kind: "image" | "audio" | "other";
         };
-        /** @enum {string} */
-        InputType: "text" | "image" | "audio" | "choice" | "integer" | "number" | "boolean";
-        InputSpec: {
-            type: components["schemas"]["InputType"];
-            title: string;
-            description: string;
-            required: boolean;
-            default?: unknown;
-            choices?: string[] | null;
-            max_length?: number | null;
-            minimum?: number | null;
-            maximum?: number | null;
-            max_bytes?: number | null;
-            accept?: string[] | null;
+        /** HTTPValidationError */
+        HTTPValidationError: {
+            /** Detail */
+            detail?: components["schemas"]["ValidationError"][];
         };
-        OutputSpec: {
-            type: components["schemas"]["InputType"];
-            title: string;
+        /** Health */
+        Health: {
+            /** Status */
+            status: string;
         };
-        StepSummary: {
-            id: string;
-            worker: string;
-            optional: boolean;
-        };
-        Pipeline: {
-            name: string;
-            title: string;
-            description: string;
-            inputs: {
-                [key: string]: components["schemas"]["InputSpec"];
-            };
-            outputs: {
-                [key: string]: components["schemas"]["OutputSpec"];
-            };
-            steps: components["schemas"]["StepSummary"][];
-        };
-        PipelineList: {
-            items: components["schemas"]["Pipeline"][];
-        };
-        /** @enum {string} */
-        JobStatus: "queued" | "running" | "succeeded" | "failed" | "canceled";
-        /** @enum {string} */
-        StepStatus: "pending" | "running" | "succeeded" | "failed" | "skipped";
+        /** JobError */
         JobError: {
+            /** Title */
             title: string;
+            /**
+             * Detail
+             * @default
+             */
             detail: string;
+            /** Step Id */
             step_id?: string | null;
         };
-        StepError: {
-            title: string;
-            detail: string;
-            retryable: boolean;
+        /** JobList */
+        JobList: {
+            /** Items */
+            items: components["schemas"]["JobPublic"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
-        Usage: {
-            seconds?: number;
-            input_tokens?: number | null;
-            output_tokens?: number | null;
-            cost_usd?: number | null;
-        };
-        StepPublic: {
+        /** JobPublic */
+        JobPublic: {
+            /** Pipeline */
+            pipeline: string;
+            /** Id */
             id: string;
-            worker: string;
-            status: components["schemas"]["StepStatus"];
-            attempts: number;
-            /** Format: date-time */
-            started_at?: string | null;
-            /** Format: date-time */
-            finished_at?: string | null;
-            duration_ms?: number | null;
-            backend?: string | null;
-            model?: string | null;
-            placeholder: boolean;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "canceled";
+            /** Inputs */
+            inputs: {
+                [key: string]: unknown;
+            };
+            /** Outputs */
             outputs: {
                 [key: string]: unknown;
             };
-            error?: components["schemas"]["StepError"] | null;
-            usage?: {
+            error: components["schemas"]["JobError"] | null;
+            /** Steps */
+            steps: components["schemas"]["StepPublic"][];
+            usage: components["schemas"]["JobUsage"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** JobUsage */
+        JobUsage: {
+            /**
+             * Seconds
+             * @default 0
+             */
+            seconds: number;
+            /**
+             * Input Tokens
+             * @default 0
+             */
+            input_tokens: number;
+            /**
+             * Output Tokens
+             * @default 0
+             */
+            output_tokens: number;
+            /**
+             * Cost Usd
+             * @default 0
+             */
+            cost_usd: number;
+        };
+        /** Pipeline */
+        Pipeline: {
+            /** Name */
+            name: string;
+            /** Title */
+            title: string;
+            /** Description */
+            description: string;
+            /** Inputs */
+            inputs: {
+                [key: string]: components["schemas"]["PipelineInput"];
+            };
+            /** Outputs */
+            outputs: {
+                [key: string]: components["schemas"]["PipelineOutput"];
+            };
+            /** Steps */
+            steps: components["schemas"]["PipelineStep"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** PipelineInput */
+        PipelineInput: {
+            /** Type */
+            type: string;
+            /** Title */
+            title: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Required
+             * @default true
+             */
+            required: boolean;
+            /** Default */
+            default?: unknown;
+            /** Choices */
+            choices?: string[] | null;
+            /** Max Length */
+            max_length?: number | null;
+            /** Minimum */
+            minimum?: number | null;
+            /** Maximum */
+            maximum?: number | null;
+            /** Max Bytes */
+            max_bytes?: number | null;
+            /** Accept */
+            accept?: string[] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** PipelineList */
+        PipelineList: {
+            /** Items */
+            items: components["schemas"]["Pipeline"][];
+        };
+        /** PipelineOutput */
+        PipelineOutput: {
+            /** Type */
+            type: string;
+            /** Title */
+            title: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** PipelineStep */
+        PipelineStep: {
+            /** Id */
+            id: string;
+            /** Worker */
+            worker: string;
+            /** Optional */
+            optional: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** Ready */
+        Ready: {
+            /** Status */
+            status: string;
+            /** Database */
+            database: string;
+            /** Runner */
+            runner: string;
+        };
+        /** StepError */
+        StepError: {
+            /** Title */
+            title: string;
+            /**
+             * Detail
+             * @default
+             */
+            detail: string;
+            /**
+             * Retryable
+             * @default false
+             */
+            retryable: boolean;
+        };
+        /** StepPublic */
+        StepPublic: {
+            /** Id */
+            id: string;
+            /** Worker */
+            worker: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "succeeded" | "failed" | "skipped";
+            /** Attempts */
+            attempts: number;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Backend */
+            backend: string | null;
+            /** Model */
+            model: string | null;
+            /** Placeholder */
+            placeholder: boolean;
+            /**
+             * Fallback
+             * @description True when the step failed and its on_error outputs were used instead
+             */
+            fallback: boolean;
+            /** Outputs */
+            outputs: {
+                [key: string]: unknown;
+            };
+            error: components["schemas"]["StepError"] | null;
+            /** Usage */
+            usage: {
                 [key: string]: unknown;
             } | null;
         };
-        JobPublic: {
-            id: string;
-            pipeline: string;
-            status: components["schemas"]["JobStatus"];
-            inputs: {
-                [key: string]: unknown;
-            };
-            outputs: {
-                [key: string]: unknown;
-            };
-            error?: components["schemas"]["JobError"] | null;
-            steps: components["schemas"]["StepPublic"][];
-            usage?: components["schemas"]["Usage"];
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            started_at?: string | null;
-            /** Format: date-time */
-            finished_at?: string | null;
-            /** Format: date-time */
-            updated_at: string;
-        };
-        JobList: {
-            items: components["schemas"]["JobPublic"][];
-            next_cursor: string | null;
-        };
-        JobCreate: {
-            pipeline: string;
-            inputs: {
-                [key: string]: unknown;
-            };
-        };
-        FileUpload: {
-            /** Format: binary */
-            file: string;
-        };
-        Health: {
-            status?: string;
+        /** ValidationError */
+        ValidationError: {
+            /** Location */
+            loc: (string | number)[];
+            /** Message */
+            msg: string;
+            /** Error Type */
+            type: string;
+            /** Input */
+            input?: unknown;
+            /** Context */
+            ctx?: Record<string, never>;
         };
     };
     responses: never;
@@ -326,7 +494,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Pipelines */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -348,7 +516,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Pipeline */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -357,102 +525,31 @@ export interface operations {
                     "application/json": components["schemas"]["Pipeline"];
                 };
             };
-            /** @description Unknown pipeline */
+            /** @description Problem (RFC 9457) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
-        };
-    };
-    uploadFile: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "multipart/form-data": components["schemas"]["FileUpload"];
-            };
-        };
-        responses: {
-            /** @description Stored */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["FilePublic"];
-                };
-            };
-            /** @description Too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unsupported type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Invalid */
+            /** @description Validation Error */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getFile: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                file_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description File bytes */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/octet-stream": string;
-                };
-            };
-            /** @description Partial content */
-            206: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description No such file */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -460,7 +557,7 @@ export interface operations {
     listJobs: {
         parameters: {
             query?: {
-                status?: components["schemas"]["JobStatus"] | null;
+                status?: ("queued" | "running" | "succeeded" | "failed" | "canceled") | null;
                 pipeline?: string | null;
                 limit?: number;
                 cursor?: string | null;
@@ -471,7 +568,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Jobs, newest first */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -480,13 +577,40 @@ export interface operations {
                     "application/json": components["schemas"]["JobList"];
                 };
             };
-            /** @description Invalid filter */
+            /** @description Problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
         };
@@ -495,23 +619,30 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                "Idempotency-Key"?: string;
+                "idempotency-key"?: string | null;
             };
             path?: never;
             cookie?: never;
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["JobCreate"];
+                "application/json": {
+                    /** Pipeline */
+                    pipeline: string;
+                    /** Inputs */
+                    inputs?: {
+                        [key: string]: unknown;
+                    };
+                };
                 "multipart/form-data": {
                     pipeline: string;
                 } & {
-                    [key: string]: unknown;
+                    [key: string]: string;
                 };
             };
         };
         responses: {
-            /** @description Accepted */
+            /** @description Successful Response */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -520,22 +651,94 @@ export interface operations {
                     "application/json": components["schemas"]["JobPublic"];
                 };
             };
-            /** @description Unknown pipeline */
+            /** @description Problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
-            /** @description Invalid inputs */
+            /** @description Problem (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
         };
@@ -551,7 +754,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Job */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -560,13 +763,31 @@ export interface operations {
                     "application/json": components["schemas"]["JobPublic"];
                 };
             };
-            /** @description No such job */
+            /** @description Problem (RFC 9457) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -582,7 +803,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Cancel requested */
+            /** @description Successful Response */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -591,22 +812,49 @@ export interface operations {
                     "application/json": components["schemas"]["JobPublic"];
                 };
             };
-            /** @description No such job */
+            /** @description Problem (RFC 9457) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
-            /** @description Already finished */
+            /** @description Problem (RFC 9457) */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -615,7 +863,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                "Last-Event-ID"?: string;
+                "last-event-id"?: string | null;
             };
             path: {
                 job_id: string;
@@ -624,22 +872,256 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-Sent Events */
+            /** @description text/event-stream; each event's data is an EventPublic */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": {
+                        /** Seq */
+                        seq: number;
+                        /** Job Id */
+                        job_id: string;
+                        /**
+                         * Type
+                         * @enum {string}
+                         */
+                        type: "job.queued" | "job.running" | "step.running" | "step.retrying" | "step.succeeded" | "step.failed" | "step.skipped" | "job.succeeded" | "job.failed" | "job.canceled";
+                        /** Step Id */
+                        step_id?: string | null;
+                        /** Status */
+                        status?: string | null;
+                        /** Attempt */
+                        attempt?: number | null;
+                        /** Detail */
+                        detail?: string | null;
+                        /**
+                         * At
+                         * Format: date-time
+                         */
+                        at: string;
+                    };
                 };
             };
-            /** @description No such job */
+            /** @description Problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    uploadFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FilePublic"];
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    getFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                range?: string | null;
+            };
+            path: {
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Partial content (Range) */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -653,7 +1135,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Alive */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -673,22 +1155,31 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": components["schemas"]["Ready"];
                 };
             };
-            /** @description Not ready */
+            /** @description Problem (RFC 9457) */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
         };

@@ -55,7 +55,7 @@ function serve(current: () => Job) {
 describe("JobPage", () => {
   it("follows the job live over SSE and shows the results when it finishes", async () => {
     let current = job({ status: "running" });
-    const { calls } = serve(() => current);
+    serve(() => current);
     renderWithClient(<JobPage id="job-1" />);
     expect(await screen.findByRole("heading", { name: "Speech to image", level: 1 })).toBeInTheDocument();
     await waitFor(() => expect(FakeEventSource.last?.url).toBe("/v1/jobs/job-1/events"));

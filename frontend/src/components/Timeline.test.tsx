@@ -95,4 +95,25 @@ describe("Timeline", () => {
     expect(within(item("d")).getByText("Waiting")).toBeInTheDocument();
     expect(within(item("d")).queryByText(/ms|s so far/)).not.toBeInTheDocument();
   });
+
+  it("says when an optional step failed and the pipeline went on with its stand-in", () => {
+    render(
+      <Timeline
+        pipeline={speechToImage}
+        steps={[
+          step({
+            id: "prompt",
+            status: "failed",
+            fallback: true,
+            attempts: 3,
+            error: { title: "Provider unavailable", detail: "503", retryable: true },
+            outputs: { text: "a lighthouse" },
+          }),
+        ]}
+      />,
+    );
+    expect(within(item("prompt")).getByText("Used a stand-in")).toBeInTheDocument();
+    expect(within(item("prompt")).getByText(/carried on with a stand-in result/)).toBeInTheDocument();
+    expect(within(item("prompt")).getByText("a lighthouse")).toBeInTheDocument();
+  });
 });

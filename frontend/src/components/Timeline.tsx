@@ -40,14 +40,18 @@ function StepItem({ step, optional, now }: { step: Step; optional: boolean; now:
           <BackendBadge backend={step.backend} model={step.model} />
           {step.placeholder ? <PlaceholderBadge /> : null}
           {step.attempts > 1 ? <span className="badge badge-retry">{step.attempts} attempts</span> : null}
+          {step.fallback ? <span className="badge badge-retry">Used a stand-in</span> : null}
         </div>
+        {step.fallback ? (
+          <p className="step-note">This optional step did not work, so the pipeline carried on with a stand-in result.</p>
+        ) : null}
         {step.error ? (
           <p className={step.error.retryable && step.status === "running" ? "step-note" : "step-error"}>
             <strong>{step.error.title}</strong>
             {step.error.detail ? ` — ${step.error.detail}` : ""}
           </p>
         ) : null}
-        {outputs.length && step.status === "succeeded" ? (
+        {outputs.length && (step.status === "succeeded" || step.fallback) ? (
           <details className="step-outputs" open>
             <summary>What this step made</summary>
             {outputs.map(([name, value]) => (

@@ -52,7 +52,22 @@ function withJobStatus(job: Job, status: JobStatus, event: JobEvent): Job {
 }
 
 function blankStep(id: string): Step {
-  return { id, worker: "", status: "pending", attempts: 0, placeholder: false, outputs: {} } as Step;
+  return {
+    id,
+    worker: "",
+    status: "pending",
+    attempts: 0,
+    started_at: null,
+    finished_at: null,
+    duration_ms: null,
+    backend: null,
+    model: null,
+    placeholder: false,
+    fallback: false,
+    outputs: {},
+    error: null,
+    usage: null,
+  };
 }
 
 function updateStep(step: Step, event: JobEvent): Step {

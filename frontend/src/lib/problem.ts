@@ -65,7 +65,7 @@ export function jobFailure(job: Job): Friendly | null {
   }
   if (job.status !== "failed") return null;
   const failed: Step | undefined =
-    job.steps.find((step) => step.id === job.error?.step_id) ?? job.steps.find((step) => step.status === "failed");
+    job.steps.find((step) => step.id === job.error?.step_id) ?? job.steps.find((step) => step.status === "failed" && !step.fallback);
   const retryable = failed?.error?.retryable === true;
   const advice = retryable
     ? "The service behind this step was busy or unreachable. Run the job again in a minute."

@@ -76,6 +76,7 @@ export function step(overrides: Partial<Step> & { id: string }): Step {
     backend: null,
     model: null,
     placeholder: false,
+    fallback: false,
     outputs: {},
     error: null,
     usage: null,

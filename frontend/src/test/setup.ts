@@ -1,8 +1,11 @@
 import "@testing-library/jest-dom/vitest";
-import { cleanup } from "@testing-library/react";
+import { cleanup, configure } from "@testing-library/react";
 import { afterEach } from "vitest";
 
 afterEach(() => cleanup());
+
+// The machine is shared: give async queries room before calling a slow render a failure.
+configure({ asyncUtilTimeout: 5000 });
 
 // jsdom has no object URLs; previews only need a stable string.
 if (!URL.createObjectURL) {
