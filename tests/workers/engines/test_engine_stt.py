@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import jiwer
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.engines
@@ -61,6 +62,17 @@ def test_reads_compressed_audio(
 
     wer = word_error_rate(speech_text, stt.transcribe(encoded).text)
     assert wer <= 0.2, f"{suffix}: WER {wer:.2f}"
+
+
+def test_lossless_flac_decodes_to_the_same_samples_as_wav(stt: Any, speech_wav: Path, tmp_path: Path) -> None:
+    from workers.stt.backends.local import decode
+
+    flac = transcode(speech_wav, tmp_path / "speech.flac", "flac", 22050)
+    wav_samples, flac_samples = decode(speech_wav), decode(flac)
+
+    assert abs(len(wav_samples) - len(flac_samples)) < 160  # within 10 ms
+    n = min(len(wav_samples), len(flac_samples))
+    assert np.abs(wav_samples[:n] - flac_samples[:n]).max() < 1e-3
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ def test_keeps_the_size_and_changes_the_picture(styler: Any) -> None:
     out = styler.stylize(source, "style-07")
 
     assert out.size == source.size and out.mode == "RGB"
-    assert diff(source, out) > 20, "the picture barely changed"
+    assert diff(source, out) > 30, "the picture barely changed"
 
 
 def test_every_style_gives_a_different_picture(styler: Any) -> None:
@@ -48,7 +48,7 @@ def test_every_style_gives_a_different_picture(styler: Any) -> None:
         for i in range(len(outputs))
         for j in range(i + 1, len(outputs))
     )
-    assert closest > 3, f"two styles are near-identical (mean difference {closest:.1f})"
+    assert closest > 10, f"two styles are near-identical (mean difference {closest:.1f})"
 
 
 def test_style_name_forms_are_the_same_style(styler: Any) -> None:
