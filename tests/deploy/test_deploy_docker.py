@@ -1,0 +1,165 @@
+"""The Dockerfile(s) and docker-compose.yml: hadolint, `docker-compose config`, and what the images promise."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from deploy_checks import (
+    REPO,
+    compose_config,
+    compose_problems,
+    dockerfile_problems,
+    dockerfile_stages,
+    hadolint,
+    stage_settings,
+)
+
+DOCKERFILES = sorted(
+    p for p in (REPO / "docker").rglob("*") if p.is_file() and p.name.startswith("Dockerfile")
+)
+TARGETS = ("gateway", "worker", "worker-local")
+COMPOSE = REPO / "docker-compose.yml"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def test_there_is_a_dockerfile() -> None:
+    assert DOCKERFILES == [REPO / "docker" / "Dockerfile"]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_hadolint(dockerfile: Path) -> None:
+    code, output = hadolint(dockerfile)
+    assert code == 0, output
+
+
+def test_hadolint_catches_a_typo(tmp_path: Path) -> None:
+    broken = tmp_path / "Dockerfile"
+    text = (REPO / "docker" / "Dockerfile").read_text().replace("RUN npm ci", "RUNN npm ci")
+    broken.write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("RUNN"))
+    code, output = hadolint(broken)
+    assert code != 0 and f"Dockerfile:{line}:" in output, output  # a parse error at the typo's line
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_targets_run_existing_modules_as_non_root_with_healthchecks(dockerfile: Path) -> None:
+    assert dockerfile_problems(dockerfile.read_text(), TARGETS) == []
+
+
+def _chain(stages: list[dict], name: str) -> list[dict]:
+    by_name = {s["name"]: s for s in stages}
+    chain, stage = [], by_name.get(name)
+    while stage is not None:
+        chain.insert(0, stage)
+        stage = by_name.get(stage["base"])
+    return chain
+
+
+def test_images_are_lean_and_the_local_build_is_portable() -> None:
+    stages = dockerfile_stages((REPO / "docker" / "Dockerfile").read_text())
+    runs = {s["name"]: " ".join(a for k, a in s["instructions"] if k == "RUN") for s in stages}
+    # compilers live in a builder stage only; no runtime image inherits from it
+    builders = [name for name, run in runs.items() if "build-essential" in run]
+    assert builders
+    for target in TARGETS:
+        chain = {s["name"] for s in _chain(stages, target)}
+        assert not chain & set(builders), f"{target} inherits build tools from {chain & set(builders)}"
+    # the local engines compile llama.cpp portably (a native build crashes on AMX CPUs)
+    local_env = stage_settings(stages, builders[0])["env"]
+    assert local_env.get("CMAKE_ARGS") == "-DGGML_NATIVE=OFF"
+    assert "--extra local" in runs[builders[0]]
+    # the remote images do not install the `local` extra
+    assert all(
+        "--extra local" not in runs[s["name"]] for t in ("gateway", "worker") for s in _chain(stages, t)
+    )
+    # the gateway serves the UI that a node stage built
+    gateway = stage_settings(stages, "gateway")
+    assert gateway["env"]["MODALINE_UI_DIR"] == "/app/ui"
+    assert any(s["base"].startswith("node:20") and "npm run build" in runs[s["name"]] for s in stages)
+    for target in TARGETS:
+        settings = stage_settings(stages, target)
+        assert settings["base"].startswith("python:3.11") and "slim-bookworm" in settings["base"]
+        assert settings["env"]["MODALINE_FILES_ROOT"] == "/data/files"
+        assert settings["env"].get("MODALINE_HOST" if target == "gateway" else "WORKER_HOST") == "0.0.0.0"
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
+    patterns = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".env", ".venv", ".git", "data", "frontend/node_modules", "frontend/dist"} <= patterns
+    for needed in ("gateway", "workers", "frontend", "pyproject.toml", "README.md"):
+        assert needed not in patterns
+
+
+def _docker_compose_or_skip() -> None:
+    if shutil.which("docker-compose") is None:
+        if IN_CI:
+            pytest.fail("docker-compose is missing in CI (.ci/run installs Debian's docker-compose)")
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose; CI installs it)")
+
+
+def test_compose_config_accepts_the_file() -> None:
+    _docker_compose_or_skip()
+    code, output = compose_config(COMPOSE)
+    assert code == 0, output
+    config = yaml.safe_load(output)
+    assert compose_problems(config, TARGETS) == []
+    assert set(config["services"]) == {
+        "postgres",
+        "migrate",
+        "gateway",
+        "llm",
+        "image",
+        "stt",
+        "tts",
+        "cyclegan",
+    }
+    assert set(config["volumes"]) == {"files", "pgdata"}
+    published = {name for name, svc in config["services"].items() if svc.get("ports")}
+    assert published == {"gateway"}, "only the gateway should be reachable from outside"
+
+
+def test_compose_offline_mode_builds_the_local_worker_image() -> None:
+    _docker_compose_or_skip()
+    code, output = compose_config(
+        COMPOSE, env={"MODALINE_WORKER_TARGET": "worker-local", "OPENROUTER_API_KEY": "sk-test"}
+    )
+    assert code == 0, output
+    config = yaml.safe_load(output)
+    for cap in ("llm", "image", "stt", "tts", "cyclegan"):
+        assert config["services"][cap]["build"]["target"] == "worker-local"
+        assert config["services"][cap]["image"] == "modaline/worker-local:dev"
+    assert config["services"]["llm"]["environment"]["OPENROUTER_API_KEY"] == "sk-test"
+
+
+def test_compose_config_rejects_an_invalid_key(tmp_path: Path) -> None:
+    _docker_compose_or_skip()
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(
+        COMPOSE.read_text().replace(
+            "    restart: unless-stopped\n    environment:\n      POSTGRES_USER",
+            "    restart: unless-stopped\n    helthcheck: {}\n    environment:\n      POSTGRES_USER",
+            1,
+        )
+    )
+    assert "helthcheck" in broken.read_text()
+    code, output = compose_config(broken)
+    assert code != 0 and "helthcheck" in output, output
+
+
+def test_env_example_documents_every_compose_variable() -> None:
+    used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
+    documented = set(re.findall(r"^(\w+)=", (REPO / ".env.example").read_text(), re.MULTILINE))
+    assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
+    # no real secret in the example
+    for line in (REPO / ".env.example").read_text().splitlines():
+        if re.match(r"^(OPENROUTER_API_KEY|HF_TOKEN)=", line):
+            assert line.endswith("="), line
