@@ -7,11 +7,13 @@ to hold a backend in a given state (loading, busy, failing) always use the fake.
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import importlib
 import threading
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +42,16 @@ class Case:
 
 
 def _audio(root: Path) -> dict[str, Any]:
-    return {"audio": put_file(root, "uploads/speech", wav_bytes(1.0), "audio/wav")}
+    return {"audio": put_file(root, "uploads/speech", _speech(), "audio/wav")}
+
+
+@functools.cache
+def _speech() -> bytes:
+    """Real speech when the local tts engine loads (Whisper decodes a pure tone slowly), else a tone."""
+    tts = _real_local("tts")
+    if tts is not None and _real_local("stt") is not None:
+        return bytes(tts.engine.synthesize("Hello there.", None, 1.0))  # type: ignore[attr-defined]
+    return wav_bytes(1.0)
 
 
 def _image(root: Path) -> dict[str, Any]:
@@ -84,6 +95,15 @@ def _real_local(capability: Capability) -> Backend | None:
         else:
             _LOADED[capability] = backend
     return _LOADED[capability]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_engines_after_the_module() -> Iterator[None]:
+    """Free loaded engines while the interpreter is whole (llama.cpp's finalizer fails at exit)."""
+    yield
+    _LOADED.clear()
+    _speech.cache_clear()
+    gc.collect()
 
 
 def preferred_backends(capability: Capability) -> dict[str, BackendFactory]:

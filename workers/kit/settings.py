@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.kit.contract import Capability
@@ -33,21 +33,17 @@ class WorkerSettings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, ge=1, description="Largest decoded image (width x height)")
     max_audio_seconds: float = Field(600.0, gt=0, description="Longest audio input accepted")
 
-    files_root: Path = Field(
-        Path("data/files"), validation_alias=AliasChoices("MODALINE_FILES_ROOT", "files_root")
-    )
-    openrouter_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("OPENROUTER_API_KEY", "openrouter_api_key")
-    )
-    hf_token: SecretStr | None = Field(None, validation_alias=AliasChoices("HF_TOKEN", "hf_token"))
+    files_root: Path = Field(Path("data/files"), validation_alias="MODALINE_FILES_ROOT")
+    openrouter_api_key: SecretStr | None = Field(None, validation_alias="OPENROUTER_API_KEY")
+    hf_token: SecretStr | None = Field(None, validation_alias="HF_TOKEN")
     app_url: str = Field(
         "https://github.com/modaline/modaline",
-        validation_alias=AliasChoices("MODALINE_APP_URL", "app_url"),
+        validation_alias="MODALINE_APP_URL",
         description="Sent to OpenRouter as HTTP-Referer (attribution)",
     )
     app_title: str = Field(
         "Modaline",
-        validation_alias=AliasChoices("MODALINE_APP_TITLE", "app_title"),
+        validation_alias="MODALINE_APP_TITLE",
         description="Sent to OpenRouter as X-Title (attribution)",
     )
 
