@@ -257,6 +257,25 @@ def check_unique_names(docs: list[Doc]) -> Problems:
     return problems
 
 
+def check_names(docs: list[Doc]) -> Problems:
+    """Names the API server accepts: DNS subdomains (<= 253), and for Services DNS labels (<= 63, they become
+    host names); a StatefulSet's pods (<name>-<ordinal>) must fit a label too."""
+    problems: Problems = []
+    label = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+    subdomain = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+    for d in docs:
+        name = str((d.get("metadata") or {}).get("name") or "")
+        if d.get("kind") == "Service" and not label.fullmatch(name):
+            problems.append(
+                f"{ident(d)}: a Service name must be a DNS label (a-z, 0-9, '-', <= 63 characters)"
+            )
+        elif not subdomain.fullmatch(name):
+            problems.append(f"{ident(d)}: not a valid object name")
+        if d.get("kind") == "StatefulSet" and len(name) + 3 > 63:
+            problems.append(f"{ident(d)}: pod names {name}-N would exceed 63 characters")
+    return problems
+
+
 def check_workload_selectors(docs: list[Doc]) -> Problems:
     """Each workload's selector matches its own pod template labels; a StatefulSet's serviceName exists."""
     problems: Problems = []
@@ -818,6 +837,7 @@ def manifest_checks(
     secrets, claims = tuple(external_secrets), tuple(external_claims)
     return {
         "unique_names": check_unique_names,
+        "names": check_names,
         "workload_selectors": check_workload_selectors,
         "services": check_services,
         "ingresses": check_ingresses,

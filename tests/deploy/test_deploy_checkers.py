@@ -24,6 +24,7 @@ from deploy_checks import (
     check_disruption_budgets,
     check_env_refs,
     check_ingresses,
+    check_names,
     check_network_policies,
     check_probes,
     check_security,
@@ -96,6 +97,7 @@ def assert_reports(check: Callable[[list[Doc]], list[str]], docs: list[Doc], *fr
         check_security,
         check_commands,
         check_unique_names,
+        check_names,
     ],
 )
 def test_the_clean_base_passes(check: Callable[[list[Doc]], list[str]]) -> None:
@@ -335,6 +337,20 @@ def test_module_check_follows_the_tree(tmp_path: Path) -> None:
     (tmp_path / "workers" / "__main__.py").write_text("")
     assert "gateway does not exist" in (module_problem("gateway", ["serve"], root=tmp_path) or "")
     assert "package workers/llm does not exist" in (module_problem("workers", ["llm"], root=tmp_path) or "")
+
+
+def test_names_that_the_api_server_refuses() -> None:
+    docs = base()
+    obj(docs, "Service", "llm")["metadata"]["name"] = "LLM_worker"
+    obj(docs, "Service", "tts")["metadata"]["name"] = "t" * 64
+    obj(docs, "StatefulSet", "postgresql")["metadata"]["name"] = "p" * 62
+    assert_reports(
+        check_names,
+        docs,
+        "Service/LLM_worker: a Service name must be a DNS label",
+        f"Service/{'t' * 64}",
+        "exceed 63",
+    )
 
 
 def test_duplicate_objects() -> None:

@@ -343,3 +343,12 @@ def test_helm_notes_tell_how_to_reach_the_ui() -> None:
     assert "port-forward svc/modaline-gateway" in notes
     notes = render_notes(CHART, values_of("external-db-ingress-servicemonitor.yaml"))
     assert "https://modaline.example.com/" in notes
+
+
+def test_helm_long_release_name_keeps_valid_names_and_wiring() -> None:
+    """A 53-character release name (Helm's maximum): names are cut, and the URLs still match the Services."""
+    docs = render_chart(
+        CHART, {}, name="a-very-long-release-name-for-the-modaline-chart-01234", namespace="x"
+    )
+    for check in ("names", "services", "worker_urls", "network_policies", "env_refs", "autoscalers"):
+        assert manifest_checks()[check](docs) == [], check
