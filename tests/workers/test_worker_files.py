@@ -174,3 +174,42 @@ def test_float_wav_that_wave_cannot_read_goes_to_pyav_or_is_refused_clearly(make
 )
 def test_audio_sniffing(head: bytes, expected: str | None) -> None:
     assert sniff_audio(head) == expected
+
+
+def _encode(container: str, codec: str, seconds: float = 1.0, rate: int = 48_000) -> bytes:
+    av = pytest.importorskip("av", reason="PyAV comes with the local extra")
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        tone = (np.sin(np.arange(int(rate * seconds)) * 2 * np.pi * 440 / rate) * 8000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(tone.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("container", "codec", "content_type"),
+    [
+        ("webm", "libopus", "audio/webm"),
+        ("ogg", "libopus", "audio/ogg"),
+        ("flac", "flac", "audio/flac"),
+        ("mp3", "libmp3lame", "audio/mpeg"),
+        ("mp4", "aac", "audio/mp4"),
+    ],
+)
+def test_compressed_audio_is_decoded_to_measure_it(
+    make_file: Maker, container: str, codec: str, content_type: str
+) -> None:
+    audio = probe_audio(make_file(_encode(container, codec)), name="audio", max_seconds=10)
+    assert audio.content_type == content_type
+    assert audio.seconds == pytest.approx(1.0, abs=0.05)
+
+
+def test_corrupt_compressed_audio_is_refused(make_file: Maker) -> None:
+    data = _encode("webm", "libopus")
+    with pytest.raises(InvalidInput, match="does not decode"):
+        probe_audio(make_file(data[:40] + bytes(len(data) - 40)), name="audio", max_seconds=10)

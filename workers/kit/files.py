@@ -32,6 +32,8 @@ EXTENSIONS = {
     "audio/flac": "flac",
     "audio/mpeg": "mp3",
     "audio/ogg": "ogg",
+    "audio/webm": "webm",
+    "audio/mp4": "m4a",
     "text/plain": "txt",
 }
 

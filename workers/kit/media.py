@@ -24,6 +24,8 @@ _AUDIO_MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xfb", 0, "audio/mpeg"),
     (b"\xff\xf3", 0, "audio/mpeg"),
     (b"\xff\xf2", 0, "audio/mpeg"),
+    (b"\x1a\x45\xdf\xa3", 0, "audio/webm"),  # what browsers' MediaRecorder produces
+    (b"ftyp", 4, "audio/mp4"),
 )
 
 
@@ -79,7 +81,9 @@ def probe_audio(path: Path, *, name: str, max_seconds: float) -> AudioInput:
         head = handle.read(16)
     content_type = sniff_audio(head)
     if content_type is None:
-        raise InvalidInput(f"input {name!r}: not an audio file this worker understands (WAV, FLAC, MP3, OGG)")
+        raise InvalidInput(
+            f"input {name!r}: not an audio file this worker understands (WAV, FLAC, MP3, OGG, WebM, MP4)"
+        )
     seconds = _wav_seconds(path, name=name) if content_type == "audio/wav" else None
     if seconds is None:
         seconds = _av_seconds(path, name=name, content_type=content_type)
