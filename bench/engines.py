@@ -7,6 +7,7 @@ listed as such. Figures swing with machine load: compare them with each other, n
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -70,6 +71,10 @@ def photo(width: int, height: int) -> Image.Image:
     return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
 
 
+def stylize(engine: Any, image: Image.Image) -> Image.Image:
+    return engine.stylize(image, "style-07")
+
+
 def run(runs: int) -> list[Row]:
     from workers.cyclegan.backends.local import LocalStyleTransfer
     from workers.image.backends.local import PlaceholderImageRenderer
@@ -107,7 +112,7 @@ def run(runs: int) -> list[Row]:
                 "style transfer",
                 f"{width}x{height}",
                 LocalStyleTransfer,
-                lambda e, image=image: e.stylize(image, "style-07"),
+                functools.partial(stylize, image=image),
                 runs,
             )
         )

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from workers.image.backends.local import BANNER_BG, BANNER_FG, PlaceholderImageRenderer, banner_height
 
@@ -63,8 +63,12 @@ def test_colour_words_steer_the_palette(renderer: PlaceholderImageRenderer) -> N
 
 def test_png_metadata_says_placeholder_and_keeps_the_prompt(renderer: PlaceholderImageRenderer) -> None:
     prompt = "a watercolour of a café in Zürich, 猫 included"
-    image = Image.open(io.BytesIO(renderer.render(prompt, 200, 200, 5)))
+    png = renderer.render(prompt, 200, 200, 5)
+    image = Image.open(io.BytesIO(png))
+    assert isinstance(image, PngImagePlugin.PngImageFile)
     text = image.text  # tEXt/iTXt chunks
+
+    assert b"tEXtmodaline:placeholder\x00true" in png  # a plain tEXt chunk any PNG tool can read
 
     assert text["modaline:placeholder"] == "true"
     assert text["modaline:prompt"] == prompt

@@ -26,7 +26,7 @@ def transcode(source: Path, target: Path, codec: str, rate: int) -> Path:
     import av
 
     with av.open(str(source)) as src, av.open(str(target), "w") as dst:
-        stream = dst.add_stream(codec, rate=rate, layout="mono")
+        stream: Any = dst.add_stream(codec, rate=rate, layout="mono")
         resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
         for frame in src.decode(audio=0):
             for out in resampler.resample(frame):

