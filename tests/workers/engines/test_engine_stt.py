@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,18 @@ def test_reads_compressed_audio(
 
     wer = word_error_rate(speech_text, stt.transcribe(encoded).text)
     assert wer <= 0.2, f"{suffix}: WER {wer:.2f}"
+
+
+def test_quiet_noise_gives_no_invented_words(stt: Any, tmp_path: Path) -> None:
+    path = tmp_path / "room-tone.wav"
+    noise = np.random.default_rng(0).normal(0, 30, 16_000 * 3).astype(np.int16)  # ~-60 dBFS hiss
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16_000)
+        wav.writeframes(noise.tobytes())
+
+    assert len(stt.transcribe(path).text.split()) <= 2
 
 
 def test_lossless_flac_decodes_to_the_same_samples_as_wav(stt: Any, speech_wav: Path, tmp_path: Path) -> None:
