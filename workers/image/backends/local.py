@@ -13,6 +13,7 @@ import io
 import random
 import re
 import textwrap
+import threading
 
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
@@ -26,6 +27,7 @@ BANNER_BG = (16, 16, 16)
 BANNER_FG = (255, 214, 0)
 
 RGB = tuple[int, int, int]
+_TEXT_LOCK = threading.Lock()
 
 #: Words that steer the palette, so "blue ocean" looks blue and "forest" green.
 _WORD_COLOURS: dict[str, RGB] = {
@@ -60,7 +62,10 @@ _WORD_COLOURS: dict[str, RGB] = {
 
 
 class PlaceholderImageRenderer:
-    """Procedural PNG renderer: same prompt and seed give identical bytes; other prompts other pictures."""
+    """Procedural PNG renderer: same prompt and seed give identical bytes; other prompts other pictures.
+
+    Thread-safe: rendering keeps no state, and text drawing with the shared fonts is serialised.
+    """
 
     model = "procedural-placeholder-v1"
     placeholder = True
@@ -84,8 +89,9 @@ class PlaceholderImageRenderer:
 
         img = _gradient(width, height, palette[0], palette[1])
         _draw_shapes(img, words, palette, rng)
-        _draw_caption(img, prompt)
-        _draw_banner(img)
+        with _TEXT_LOCK:  # FreeType faces are not thread-safe; the cached fonts are shared
+            _draw_caption(img, prompt)
+            _draw_banner(img)
         return _encode_png(img, prompt, seed)
 
 
