@@ -72,3 +72,13 @@ def test_bad_input_is_a_value_error(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         llm.complete(text, None, max_tokens, temperature)
+
+
+def test_concurrent_calls_match_sequential_ones(llm: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    prompts = ["Name a fruit.", "Name an animal.", "Name a country."]
+    sequential = [llm.complete(p, None, 12, 0.0) for p in prompts]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        concurrent = list(pool.map(lambda p: llm.complete(p, None, 12, 0.0), prompts))
+    assert concurrent == sequential

@@ -111,3 +111,13 @@ def test_bad_input_is_a_value_error(
 def test_is_labelled_as_a_placeholder_model(renderer: PlaceholderImageRenderer) -> None:
     assert renderer.placeholder is True
     assert renderer.model == "procedural-placeholder-v1"
+
+
+def test_concurrent_renders_match_sequential_ones(renderer: PlaceholderImageRenderer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    prompts = [f"prompt number {i} with a purple moon" for i in range(6)]
+    sequential = [renderer.render(p, 192, 128, 1) for p in prompts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(lambda p: renderer.render(p, 192, 128, 1), prompts))
+    assert concurrent == sequential
