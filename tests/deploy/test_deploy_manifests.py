@@ -352,3 +352,25 @@ def test_helm_long_release_name_keeps_valid_names_and_wiring() -> None:
     )
     for check in ("names", "services", "worker_urls", "network_policies", "env_refs", "autoscalers"):
         assert manifest_checks()[check](docs) == [], check
+
+
+def _shape(c: Doc) -> dict[str, Any]:
+    """What a container must agree on between kustomize and Helm (names and images aside)."""
+    return {
+        "argv": (c.get("command") or []) + (c.get("args") or []),
+        "env": sorted(e["name"] for e in c.get("env") or []),
+        "ports": c.get("ports"),
+        "probes": {k: c.get(k) for k in ("readinessProbe", "livenessProbe")},
+        "securityContext": c.get("securityContext"),
+        "mounts": sorted(m["mountPath"] for m in c.get("volumeMounts") or []),
+        "resources": c.get("resources"),
+    }
+
+
+def test_helm_and_kustomize_run_the_workers_alike() -> None:
+    kustomized, helmed = _workers(docs_of("kustomize:k8s")), _workers(docs_of("helm:default.yaml"))
+    for cap in CAPABILITIES:
+        assert _shape(kustomized[cap][1]) == _shape(helmed[cap][1]), cap
+        pod_k = kustomized[cap][0]["spec"]["template"]["spec"]
+        pod_h = helmed[cap][0]["spec"]["template"]["spec"]
+        assert pod_k["securityContext"] == pod_h["securityContext"], cap
