@@ -186,13 +186,14 @@ def test_options_are_checked_before_any_request(openrouter: Any) -> None:
     assert calls == []
 
 
-def test_without_a_key_openrouter_is_not_ready_and_auto_falls_back_to_local(make_client: AppMaker) -> None:
+def test_without_a_key_openrouter_is_not_ready_and_runs_fail_without_retry(make_client: AppMaker) -> None:
     client = make_client("llm", BACKENDS, backend="openrouter", openrouter_api_key=None, wait=False)
     answer = client.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["reason"] == "OPENROUTER_API_KEY is not set (needed by the 'openrouter' backend)"
+    # Retrying cannot help until someone sets the key: the gateway should fail the step at once.
     assert_problem(
-        client.post("/v1/run", json=run_body({"text": "hi"})), 503, retryable=True, detail="OPENROUTER"
+        client.post("/v1/run", json=run_body({"text": "hi"})), 503, retryable=False, detail="OPENROUTER"
     )
 
 

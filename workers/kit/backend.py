@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from workers.kit.contract import FieldSpec, FileRef
-from workers.kit.errors import InvalidInput, NotReady
+from workers.kit.errors import InvalidInput, Misconfigured, NotReady
 from workers.kit.files import OutputWriter
 from workers.kit.settings import WorkerSettings
 
@@ -138,7 +138,7 @@ class LocalEngineBackend(Backend):
         except Exception as exc:
             missing = exc if isinstance(exc, ImportError) else exc.__cause__
             if isinstance(missing, ImportError):
-                raise NotReady(f"{ENGINE_MISSING} ({missing})") from exc
+                raise Misconfigured(f"{ENGINE_MISSING} ({missing})") from exc
             raise
         self._engine = engine
 

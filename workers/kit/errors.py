@@ -4,7 +4,8 @@
 WorkerError                      500  not retryable  (a bug; never raised on purpose)
 ├── InvalidInput                 422  not retryable  bad inputs/options, unreadable or oversized files
 ├── Overloaded                   429  retryable      more concurrent runs than <CAP>_MAX_CONCURRENCY
-├── NotReady                     503  retryable      the model is still loading, or the backend is not configured
+├── NotReady                     503  retryable      the model is still loading
+├── Misconfigured                503  not retryable  key missing, engine not installed, model failed to load
 ├── RunTimeout                   504  retryable      the run took longer than <CAP>_TIMEOUT_SECONDS
 └── UpstreamError                502  not retryable  the provider answered with something we cannot use
     ├── UpstreamAuth             502  not retryable  the provider refused our key (401/402/403)
@@ -79,6 +80,12 @@ class NotReady(WorkerError):
     title = "Worker not ready"
     slug = "not-ready"
     retryable = True
+
+
+class Misconfigured(WorkerError):
+    status = 503
+    title = "Worker cannot serve"
+    slug = "misconfigured"
 
 
 class RunTimeout(WorkerError):

@@ -23,7 +23,7 @@ from workers.kit.contract import (
     Usage,
     WorkerInfo,
 )
-from workers.kit.errors import NotReady, Overloaded, RunTimeout, WorkerError
+from workers.kit.errors import Misconfigured, NotReady, Overloaded, RunTimeout, WorkerError
 from workers.kit.files import FileStore
 from workers.kit.inputs import prepare_inputs, prepare_options
 from workers.kit.metrics import WorkerMetrics
@@ -121,8 +121,10 @@ class WorkerRuntime:
         return response
 
     async def _admit_and_run(self, request: RunRequest) -> RunResponse:
-        if reason := self.not_ready_reason():
-            raise NotReady(reason, retry_after=5)
+        if reason := self.backend.unavailable_reason() or self._load_error:
+            raise Misconfigured(reason)
+        if not self._loaded.is_set():
+            raise NotReady(f"model loading ({self.backend.name} backend)", retry_after=5)
         if not self._slots.acquire(blocking=False):
             raise Overloaded(
                 f"{self.settings.max_concurrency} run(s) already in progress; retry shortly", retry_after=1
@@ -133,9 +135,8 @@ class WorkerRuntime:
         except BaseException:
             self._release(None)
             raise
-        future.add_done_callback(
-            self._release
-        )  # the slot frees when the thread is done, even after a timeout
+        # The slot frees when the thread is done, even when the caller stopped waiting (timeout).
+        future.add_done_callback(self._release)
         try:
             async with asyncio.timeout(self.settings.timeout_seconds):
                 return await asyncio.wrap_future(future)
