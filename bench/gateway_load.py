@@ -234,11 +234,22 @@ def wait_terminal(probe: Probe, n: int, timeout: float, proc: Proc | None = None
     return done
 
 
+def fill_queue(db_url: str, n: int) -> list[str]:
+    """Queue ``n`` bench_llm3 jobs straight into the database (see bench/fill.py)."""
+    from bench.fill import fill
+
+    return fill(db_url, n, "bench_llm3", dict(JOB_BODY["inputs"]), [(s, "llm") for s in ("a", "b", "c")])
+
+
 # --- (a) POST /v1/jobs versus a bare FastAPI endpoint --------------------------------------------------------
 
 
 def submit_rate(
-    base: Path, rounds: int = 3, seconds: float = 8.0, kinds: tuple[str, ...] = ("sqlite", "postgresql")
+    base: Path,
+    rounds: int = 3,
+    seconds: float = 8.0,
+    kinds: tuple[str, ...] = ("sqlite", "postgresql"),
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Interleaved rounds: bare FastAPI, then the gateway (role=api) on each database, same load generator."""
     from bench.baselines import start_bare_fastapi
@@ -246,7 +257,8 @@ def submit_rate(
     body = json.dumps({"pipeline": "text_to_text", "inputs": {"text": "hello"}}).encode()
     out: dict[str, Any] = {"rounds": rounds, "seconds": seconds}
     log_dir = base / "logs"
-    with Procs(log_dir) as procs, contextlib.ExitStack() as stack:
+    # Databases are dropped after the processes using them stopped (exit order is the reverse of this).
+    with contextlib.ExitStack() as stack, Procs(log_dir) as procs:
         bare_url, bare_proc = start_bare_fastapi(procs)
         targets: dict[str, tuple[str, Proc]] = {"bare": (bare_url + "/v1/jobs", bare_proc)}
         for kind in kinds:
@@ -259,11 +271,16 @@ def submit_rate(
         for url, _ in targets.values():
             post_load(url, body, seconds=1)
         samples: dict[str, list[dict[str, float]]] = {k: [] for k in targets}
-        for _ in range(rounds):
+        for r in range(rounds):
             for key, (url, proc) in targets.items():
+                spy = None
+                if profile_dir is not None and r == 0 and key != "bare":
+                    spy = _start_profiler(procs, proc, profile_dir, f"submit-{key}")
                 cpu0 = proc.cpu_seconds()
                 res = post_load(url, body, seconds=seconds)
                 cpu = proc.cpu_seconds() - cpu0
+                if spy is not None:
+                    procs.stop(spy)
                 samples[key].append(
                     {
                         "rps": res.rps,
@@ -307,7 +324,7 @@ def throughput(
     base: Path, kind: str, n: int = 2000, rounds: int = 3, profile_dir: Path | None = None
 ) -> dict[str, Any]:
     """Per round: (1) role=all: submit ``n`` jobs as fast as possible, time until all are terminal;
-    (2) runner-only: queue ``n`` jobs with role=api, then start role=runner and time the drain."""
+    (2) runner-only: queue ``n`` jobs straight into the database, then start role=runner and time the drain."""
     log_dir = base / "logs"
     bodies = [JOB_BODY] * n
     rounds_out: list[dict[str, Any]] = []
@@ -360,9 +377,7 @@ def throughput(
             root = make_root(base, f"tp-{kind}-runner")
             with database(kind, root) as db_url:
                 env = Env(root, db_url, worker_url, log_dir)
-                url, api = start_gateway(procs, env, "api", f"gateway-fill-{kind}-{r}")
-                res = submit_jobs(url + "/v1/jobs", bodies)
-                procs.stop(api)
+                queued = fill_queue(db_url, n)
                 probe = Probe(db_url)
                 try:
                     t_launch = time.time()
@@ -372,13 +387,13 @@ def throughput(
                         [PY, "-m", "gateway", "serve"],
                         env=env.gateway_env("runner", runner_port),
                     )
-                    done = wait_terminal(probe, len(res.ids), 300, rn)
+                    done = wait_terminal(probe, len(queued), 300, rn)
                     t_seen = time.time()
                     times = probe.job_times()
                     started = [t[2] for t in times if t[2] is not None]
                     finished = [t[3] for t in times if t[3] is not None]
                     row["runner"] = {
-                        "queued": len(res.ids),
+                        "queued": len(queued),
                         "terminal": done,
                         "succeeded": sum(1 for t in times if t[0] == "succeeded"),
                         "runner_per_s": len(finished) / (max(finished) - min(started)) if finished else 0.0,
@@ -440,11 +455,14 @@ def _pct(values: list[float], q: float) -> float:
     return values[k]
 
 
-def latency(base: Path, kind: str, n: int = 200, warmup: int = 20) -> dict[str, Any]:
-    """One job at a time: (finished - created - worker seconds) / steps, from the job's own timestamps."""
-    import urllib.request
+def latency(
+    base: Path, kind: str, n: int = 200, warmup: int = 20, profile_dir: Path | None = None
+) -> dict[str, Any]:
+    """One job at a time: (finished - created - worker seconds) / steps, from the job's own timestamps.
 
-    import aiohttp  # noqa: F401  (the submitter below uses urllib: one request at a time)
+    The harness waits for each job by polling the database every 2 ms (not the API), so it adds no requests
+    to the gateway; the figures come from the rows' timestamps, not from when the harness noticed."""
+    import urllib.request
 
     log_dir = base / "logs"
     per_step: list[float] = []
@@ -461,8 +479,14 @@ def latency(base: Path, kind: str, n: int = 200, warmup: int = 20) -> dict[str, 
             url, gw = start_gateway(procs, env, "all", f"gateway-lat-{kind}")
             probe = Probe(db_url)
             body = json.dumps(JOB_BODY).encode()
+            spy = None
+            cpu0 = 0.0
             try:
                 for i in range(warmup + n):
+                    if i == warmup:
+                        cpu0 = gw.cpu_seconds()
+                        if profile_dir is not None:
+                            spy = _start_profiler(procs, gw, profile_dir, f"latency-{kind}")
                     t0 = time.perf_counter()
                     req = urllib.request.Request(
                         url + "/v1/jobs",
@@ -476,7 +500,7 @@ def latency(base: Path, kind: str, n: int = 200, warmup: int = 20) -> dict[str, 
                     while probe.job_status(job_id) not in TERMINAL:
                         if time.monotonic() > deadline:
                             raise RuntimeError(f"job {job_id} not done in 30 s:\n{gw.tail()}")
-                        time.sleep(0.0005)
+                        time.sleep(0.002)
                     t1 = time.perf_counter()
                     if i < warmup:
                         continue
@@ -495,7 +519,10 @@ def latency(base: Path, kind: str, n: int = 200, warmup: int = 20) -> dict[str, 
                         )
                         gaps.append(1000 * (steps[0]["started"] - started))
                         finish.append(1000 * ((finished or 0) - steps[-1]["finished"]))
+                cpu_ms_per_job = 1000 * (gw.cpu_seconds() - cpu0) / n
             finally:
+                if spy is not None:
+                    procs.stop(spy)
                 probe.close()
                 procs.stop(gw)
         shutil.rmtree(root, ignore_errors=True)
@@ -509,6 +536,7 @@ def latency(base: Path, kind: str, n: int = 200, warmup: int = 20) -> dict[str, 
 
     return {
         "n": n,
+        "gateway_cpu_ms_per_job": cpu_ms_per_job,
         "per_step_ms": stats(per_step),
         "client_observed_per_step_ms": stats(client_wall),
         "breakdown_ms": {
@@ -524,13 +552,13 @@ def latency(base: Path, kind: str, n: int = 200, warmup: int = 20) -> dict[str, 
 
 
 def memory(
-    base: Path, kind: str = "sqlite", n: int = 10_000, delay: float = 5.0, watch: float = 25.0
+    base: Path, kind: str = "sqlite", n: int = 10_000, delay: float = 5.0, watch: float = 150.0
 ) -> dict[str, Any]:
-    """Queue ``n`` jobs (role=api), then start the measured gateway (role=all) against a worker that answers
-    after ``delay`` s; sample its RSS while the calls are in flight. The gateway may hold all of them at
-    once (runner concurrency and worker connections raised to ``n``)."""
-    import psutil  # noqa: F401
+    """Queue ``n`` jobs (straight into the database), then start the measured gateway (role=all) against a worker that answers
+    after ``delay`` s, and sample its RSS (process + children) until every job is terminal (or ``watch`` s).
 
+    The gateway may hold all of them at once (runner concurrency and worker connections raised to ``n``);
+    the report says how many calls the worker actually held at once and how many jobs were running."""
     log_dir = base / "logs"
     out: dict[str, Any] = {"jobs": n, "worker_delay_s": delay}
     with Procs(log_dir) as procs:
@@ -539,33 +567,49 @@ def memory(
         with database(kind, root) as db_url:
             extra = {"MODALINE_RUNNER_CONCURRENCY": str(n), "MODALINE_WORKER_MAX_CONNECTIONS": str(n)}
             env = Env(root, db_url, worker_url, log_dir, extra)
-            url, api = start_gateway(procs, env, "api", "gateway-mem-fill")
-            res = submit_jobs(url + "/v1/jobs", [JOB_BODY] * n)
-            procs.stop(api)
-            out["queued"] = len(res.ids)
+            t_fill = time.monotonic()
+            queued = fill_queue(db_url, n)
+            out["fill_seconds"] = time.monotonic() - t_fill
+            out["queued"] = len(queued)
+            probe = Probe(db_url)
             url, gw = start_gateway(procs, env, "all", "gateway-mem")
             out["rss_idle_mb"] = gw.rss_bytes() / 2**20
-            peak = 0
-            peak_inflight = 0
+            peak = peak_inflight = peak_running = done = 0
             t0 = time.monotonic()
-            t_full = None
             samples = []
-            while time.monotonic() - t0 < watch and gw.alive():
-                rss = gw.rss_bytes()
-                peak = max(peak, rss)
-                stats = http_json(worker_url + "/stats")
-                assert isinstance(stats, dict)
-                peak_inflight = max(peak_inflight, int(stats["inflight"]))
-                samples.append((round(time.monotonic() - t0, 2), round(rss / 2**20, 1), stats["inflight"]))
-                if t_full is None and stats["inflight"] >= n * 0.99:
-                    t_full = time.monotonic() - t0
-                if t_full is not None and time.monotonic() - t0 > t_full + 2 * delay:
-                    break
-                time.sleep(0.2)
+            try:
+                while time.monotonic() - t0 < watch and gw.alive():
+                    rss = gw.rss_bytes()
+                    peak = max(peak, rss)
+                    stats = http_json(worker_url + "/stats")
+                    assert isinstance(stats, dict)
+                    counts = probe.status_counts()
+                    running = counts.get("running", 0)
+                    done = sum(counts.get(s, 0) for s in TERMINAL)
+                    peak_inflight = max(peak_inflight, int(stats["inflight"]))
+                    peak_running = max(peak_running, running)
+                    samples.append(
+                        (
+                            round(time.monotonic() - t0, 1),
+                            round(rss / 2**20, 1),
+                            stats["inflight"],
+                            running,
+                            done,
+                        )
+                    )
+                    if done >= len(queued):
+                        break
+                    time.sleep(0.5)
+            finally:
+                probe.close()
+            out["drain_seconds"] = time.monotonic() - t0
+            out["terminal"] = done
             out["rss_peak_mb"] = peak / 2**20
             out["peak_inflight_at_worker"] = peak_inflight
-            out["seconds_to_all_in_flight"] = t_full
-            out["samples"] = samples[:: max(1, len(samples) // 40)]
+            out["peak_running_jobs"] = peak_running
+            out["samples (s, rss MB, worker in-flight, running jobs, terminal)"] = samples[
+                :: max(1, len(samples) // 40)
+            ]
             out["alive"] = gw.alive()
             procs.stop(gw)
         shutil.rmtree(root, ignore_errors=True)
