@@ -572,7 +572,7 @@ def memory(
             out["fill_seconds"] = time.monotonic() - t_fill
             out["queued"] = len(queued)
             probe = Probe(db_url)
-            url, gw = start_gateway(procs, env, "all", "gateway-mem")
+            _, gw = start_gateway(procs, env, "all", "gateway-mem")
             out["rss_idle_mb"] = gw.rss_bytes() / 2**20
             peak = peak_inflight = peak_running = done = 0
             t0 = time.monotonic()
