@@ -118,7 +118,10 @@ class HttpWorkerClient:
         body = request.model_dump_json().encode()
         try:
             async with session.post(
-                url, data=body, headers={"Content-Type": "application/json"}, timeout=self._timeout(time_limit)
+                url,
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout(time_limit),
             ) as response:
                 payload = await response.read()
                 status, retry_after = response.status, response.headers.get("Retry-After")

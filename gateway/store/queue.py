@@ -63,7 +63,10 @@ async def _claim(
         rows = (await conn.execute(claim)).all()
         if not rows:
             return []
-        detail = "resumed after the previous runner's lease expired" if expired else None
+        if expired:
+            detail = f"resumed by runner {owner} after the previous runner's lease expired"
+        else:
+            detail = f"claimed by runner {owner}"
         await conn.execute(
             insert(EVENTS),
             [

@@ -36,7 +36,9 @@ def wav_bytes(seconds: float = 0.2, rate: int = 8000) -> bytes:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        frames = b"".join(struct.pack("<h", 3000 if (i // 20) % 2 else -3000) for i in range(int(seconds * rate)))
+        frames = b"".join(
+            struct.pack("<h", 3000 if (i // 20) % 2 else -3000) for i in range(int(seconds * rate))
+        )
         out.writeframes(frames)
     return buffer.getvalue()
 
@@ -110,13 +112,21 @@ class FakeWorker:
         if attempt <= behaviour.fail_times:
             return _problem(behaviour, step, attempt)
         outputs = self._outputs(request.path, body, behaviour)
-        usage = {"provider": "fake", "model": "fake-1", "seconds": 0.01, "input_tokens": 3, "output_tokens": 2}
+        usage = {
+            "provider": "fake",
+            "model": "fake-1",
+            "seconds": 0.01,
+            "input_tokens": 3,
+            "output_tokens": 2,
+        }
         return web.json_response({"outputs": outputs, "usage": usage, "placeholder": step == "draw"})
 
     def _outputs(self, _path: str, body: dict[str, Any], behaviour: Behaviour) -> dict[str, Any]:
         inputs, step, job = body["inputs"], body["step_id"], body["job_id"]
         if "prompt" in inputs:
-            return {"image": self._write(job, step, "image.png", png_bytes(color=(10, 120, 200)), "image/png")}
+            return {
+                "image": self._write(job, step, "image.png", png_bytes(color=(10, 120, 200)), "image/png")
+            }
         if "audio" in inputs and isinstance(inputs["audio"], dict):
             size = (self.files_root / inputs["audio"]["file"]).stat().st_size
             return {"text": f"heard {size} bytes", "language": "en"}
@@ -133,7 +143,12 @@ class FakeWorker:
         target = self.files_root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        return {"file": relative, "content_type": content_type, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        return {
+            "file": relative,
+            "content_type": content_type,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
 
 
 async def _healthz(_: web.Request) -> web.Response:

@@ -9,7 +9,10 @@ import httpx
 
 
 async def wait_for_job(
-    client: httpx.AsyncClient, job_id: str, *, statuses: tuple[str, ...] = ("succeeded", "failed", "canceled"),
+    client: httpx.AsyncClient,
+    job_id: str,
+    *,
+    statuses: tuple[str, ...] = ("succeeded", "failed", "canceled"),
     within: float = 15.0,
 ) -> dict[str, Any]:
     """Poll the API until the job reaches one of ``statuses``; fail the test after ``within`` seconds."""
@@ -28,3 +31,69 @@ async def submit(client: httpx.AsyncClient, pipeline: str, **inputs: Any) -> dic
     response = await client.post("/v1/jobs", json={"pipeline": pipeline, "inputs": inputs})
     assert response.status_code == 202, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+def free_port() -> int:
+    """A port the OS says is free right now (bound to port 0, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GatewayProcess:
+    """``python -m gateway serve`` as a real child process, for crash and multi-runner tests."""
+
+    def __init__(self, env: dict[str, str], log_path: Any) -> None:
+        import os
+
+        self.port = free_port()
+        self.env = {**os.environ, **env, "PORT": str(self.port), "MODALINE_HOST": "127.0.0.1"}
+        self.log_path = log_path
+        self.proc: Any = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def start(self, within: float = 120.0) -> None:
+        import subprocess
+        import sys
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps writing to it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            while loop.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"gateway exited with {self.proc.returncode}: {self.log_tail()}")
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"gateway not ready in {within} s: {self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no lease release: a crash."""
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except Exception:
+                self.kill()
+
+    def log_tail(self) -> str:
+        from pathlib import Path
+
+        return Path(self.log_path).read_text(errors="replace")[-3000:]

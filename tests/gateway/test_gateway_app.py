@@ -13,8 +13,17 @@ from gateway.settings import Settings
 pytestmark = pytest.mark.anyio
 
 OPERATIONS = {
-    "listPipelines", "getPipeline", "uploadFile", "getFile", "createJob", "listJobs", "getJob", "cancelJob",
-    "streamJobEvents", "healthz", "readyz",
+    "listPipelines",
+    "getPipeline",
+    "uploadFile",
+    "getFile",
+    "createJob",
+    "listJobs",
+    "getJob",
+    "cancelJob",
+    "streamJobEvents",
+    "healthz",
+    "readyz",
 }
 
 
@@ -65,7 +74,9 @@ async def test_serves_the_built_ui_with_spa_fallback(make_gateway, tmp_path: Pat
     assert (await gateway.get("/jobs/123")).text == "<html>modaline</html>"  # client-side route
     assert (await gateway.get("/assets/app.js")).text == "console.log(1)"
     api_miss = await gateway.get("/v1/unknown")
-    assert api_miss.status_code == 404 and api_miss.headers["content-type"].startswith("application/problem+json")
+    assert api_miss.status_code == 404 and api_miss.headers["content-type"].startswith(
+        "application/problem+json"
+    )
     assert (await gateway.get("/v1/pipelines")).status_code == 200
 
 
@@ -77,7 +88,11 @@ def test_settings_read_the_conventional_names(monkeypatch):
     monkeypatch.setenv("MODALINE_MAX_UPLOAD_BYTES", "1048576")
     settings = Settings()
     assert settings.database_url.startswith("postgresql+psycopg://") and not settings.is_sqlite
-    assert settings.worker_url("llm") == "http://llm:8080" and settings.role == "runner" and settings.port == 9000
+    assert (
+        settings.worker_url("llm") == "http://llm:8080"
+        and settings.role == "runner"
+        and settings.port == 9000
+    )
     assert settings.runs_runner and not settings.runs_api and settings.max_upload_bytes == 1048576
     monkeypatch.setenv("MODALINE_DATABASE_URL", "sqlite+aiosqlite:///x.db")
     assert Settings().database_url == "sqlite+aiosqlite:///x.db"  # the prefixed name wins

@@ -15,9 +15,13 @@ pytestmark = pytest.mark.anyio
 def parse_sse(text: str) -> list[dict]:
     events = []
     for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":")
+        )
         if "data" in fields:
-            events.append({"id": int(fields["id"]), "event": fields["event"], "data": json.loads(fields["data"])})
+            events.append(
+                {"id": int(fields["id"]), "event": fields["event"], "data": json.loads(fields["data"])}
+            )
     return events
 
 
@@ -38,14 +42,22 @@ async def test_stream_follows_a_running_job_and_ends_after_the_terminal_event(ga
     assert response.headers["content-type"].startswith("text/event-stream")
     events = parse_sse(response.text)
     assert [e["event"] for e in events] == [
-        "job.queued", "job.running",
-        "step.running", "step.succeeded", "step.running", "step.succeeded", "step.running", "step.succeeded",
+        "job.queued",
+        "job.running",
+        "step.running",
+        "step.succeeded",
+        "step.running",
+        "step.succeeded",
+        "step.running",
+        "step.succeeded",
         "job.succeeded",
     ]
     ids = [e["id"] for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     first = events[2]["data"]
-    assert first["job_id"] == job["id"] and first["step_id"] == "one" and first["attempt"] == 1 and first["at"]
+    assert (
+        first["job_id"] == job["id"] and first["step_id"] == "one" and first["attempt"] == 1 and first["at"]
+    )
     assert first["seq"] == events[2]["id"] and events[-1]["data"]["status"] == "succeeded"
 
 
@@ -54,9 +66,13 @@ async def test_stream_resumes_after_last_event_id(gateway):
     await wait_for_job(gateway, job["id"])
     everything = parse_sse((await gateway.get(f"/v1/jobs/{job['id']}/events")).text)
     cut = everything[3]["id"]
-    rest = parse_sse((await gateway.get(f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": str(cut)})).text)
+    rest = parse_sse(
+        (await gateway.get(f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": str(cut)})).text
+    )
     assert [e["id"] for e in rest] == [e["id"] for e in everything[4:]]
-    after_end = await gateway.get(f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": str(everything[-1]["id"])})
+    after_end = await gateway.get(
+        f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": str(everything[-1]["id"])}
+    )
     assert parse_sse(after_end.text) == []  # nothing more will come: the stream closes at once
     bad = await gateway.get(f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": "soon"})
     assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")
@@ -79,7 +95,9 @@ async def test_upload_then_download_whole_and_ranges(gateway):
     beyond = await gateway.get(meta["url"], headers={"Range": f"bytes={len(data) + 10}-"})
     assert beyond.status_code == 416
     missing = await gateway.get("/v1/files/0123456789abcdef")
-    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith(
+        "application/problem+json"
+    )
 
 
 async def test_step_output_files_are_downloadable_with_range(gateway):

@@ -27,7 +27,11 @@ async def test_job_lifecycle_steps_usage_and_events(gateway):
     assert response.status_code == 202
     job = response.json()
     assert response.headers["location"] == f"/v1/jobs/{job['id']}"
-    assert job["status"] in ("queued", "running") and [s["id"] for s in job["steps"]] == ["one", "two", "three"]
+    assert job["status"] in ("queued", "running") and [s["id"] for s in job["steps"]] == [
+        "one",
+        "two",
+        "three",
+    ]
     done = await wait_for_job(gateway, job["id"])
     assert done["status"] == "succeeded"
     assert done["outputs"] == {"text": "hi>one>two>three"}
@@ -120,7 +124,10 @@ async def test_list_filters_and_cursor_pagination(gateway):
     assert seen == list(reversed(ids))  # newest first, no gaps, no repeats
     everything = (await gateway.get("/v1/jobs", params={"status": "succeeded"})).json()["items"]
     assert everything[0]["id"] == fanout and len(everything) == 6
-    assert (await gateway.get("/v1/jobs", params={"status": "failed"})).json() == {"items": [], "next_cursor": None}
+    assert (await gateway.get("/v1/jobs", params={"status": "failed"})).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -141,7 +148,9 @@ async def test_bad_submissions_are_problems(gateway, body, status, field):
 
 
 async def test_malformed_json_is_a_422_problem(gateway):
-    response = await gateway.post("/v1/jobs", content=b"{not json", headers={"content-type": "application/json"})
+    response = await gateway.post(
+        "/v1/jobs", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert_problem(response, 422)
 
 
@@ -152,7 +161,9 @@ async def test_wrong_file_type_and_too_large(make_gateway):
     )
     assert_problem(wrong, 422, "audio")
     big = await gateway.post(
-        "/v1/jobs", data={"pipeline": "speech_to_text"}, files={"audio": ("x.wav", wav_bytes(1.0), "audio/wav")}
+        "/v1/jobs",
+        data={"pipeline": "speech_to_text"},
+        files={"audio": ("x.wav", wav_bytes(1.0), "audio/wav")},
     )
     assert_problem(big, 413)
     not_media = await gateway.post("/v1/files", files={"file": ("x.txt", b"just text " * 20, "text/plain")})

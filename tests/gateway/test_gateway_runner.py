@@ -40,7 +40,9 @@ async def test_attempts_are_bounded(gateway, fake_worker):
     assert done["status"] == "failed"
     assert step(done, "one")["attempts"] == 3  # the default max_attempts
     assert step(done, "one")["error"] == {
-        "title": "Upstream busy", "detail": "one attempt 3 failed on purpose", "retryable": True
+        "title": "Upstream busy",
+        "detail": "one attempt 3 failed on purpose",
+        "retryable": True,
     }
     assert done["error"]["step_id"] == "one"
     assert [step(done, s)["status"] for s in ("two", "three")] == ["skipped", "skipped"]
@@ -51,7 +53,11 @@ async def test_non_retryable_errors_fail_at_once(gateway, fake_worker):
     fake_worker.plan["two"] = Behaviour(fail_times=1, retryable=False, status=422)
     done = await wait_for_job(gateway, (await submit(gateway, "chain", text="x"))["id"])
     assert done["status"] == "failed" and fake_worker.step_calls("two") == 1
-    assert done["error"] == {"title": "Bad input", "detail": "two attempt 1 failed on purpose", "step_id": "two"}
+    assert done["error"] == {
+        "title": "Bad input",
+        "detail": "two attempt 1 failed on purpose",
+        "step_id": "two",
+    }
     assert step(done, "one")["status"] == "succeeded"  # a failed step leaves earlier results intact
     assert step(done, "one")["outputs"] == {"text": "x>one"}
 
@@ -61,7 +67,9 @@ async def test_on_error_fallback_lets_the_job_finish(gateway, fake_worker):
     done = await wait_for_job(gateway, (await submit(gateway, "optional", text="hi"))["id"])
     assert done["status"] == "succeeded"
     shaky = step(done, "shaky")
-    assert shaky["status"] == "failed" and shaky["fallback"] is True and shaky["error"]["title"] == "Bad input"
+    assert (
+        shaky["status"] == "failed" and shaky["fallback"] is True and shaky["error"]["title"] == "Bad input"
+    )
     assert shaky["outputs"] == {"text": "fallback from hi>first"}
     assert done["outputs"] == {"text": "fallback from hi>first>last"}
 
@@ -71,7 +79,9 @@ async def test_step_timeout_counts_as_retryable(gateway, fake_worker):
     done = await wait_for_job(gateway, (await submit(gateway, "quick", text="x"))["id"])
     assert done["status"] == "failed"
     slow = step(done, "slow")
-    assert slow["attempts"] == 2 and slow["error"]["title"] == "Worker timed out" and slow["error"]["retryable"]
+    assert (
+        slow["attempts"] == 2 and slow["error"]["title"] == "Worker timed out" and slow["error"]["retryable"]
+    )
     assert fake_worker.step_calls("slow") == 2
 
 
@@ -94,7 +104,9 @@ async def test_independent_steps_overlap(gateway, fake_worker):
     assert fake_worker.max_in_flight == 2
 
 
-async def test_expired_lease_is_taken_over_and_finished_steps_are_kept(make_gateway, fake_worker, database_url):
+async def test_expired_lease_is_taken_over_and_finished_steps_are_kept(
+    make_gateway, fake_worker, database_url
+):
     api = await make_gateway(role="api")
     job = await submit(api, "chain", text="x")
     engine = create_engine(database_url)
@@ -103,7 +115,12 @@ async def test_expired_lease_is_taken_over_and_finished_steps_are_kept(make_gate
         [claimed] = await store_queue.claim_queued(engine, owner="dead-runner", lease_seconds=0.5, limit=5)
         writer = GroupWriter(engine, owner="dead-runner")
         writer.start()
-        row = {"k_step": "one", "status": "succeeded", "attempts": 1, "outputs": {"text": "from the dead runner"}}
+        row = {
+            "k_step": "one",
+            "status": "succeeded",
+            "attempts": 1,
+            "outputs": {"text": "from the dead runner"},
+        }
         assert await writer.write(Write(claimed.id, steps=[row]))
         await writer.stop()
     finally:
@@ -114,7 +131,7 @@ async def test_expired_lease_is_taken_over_and_finished_steps_are_kept(make_gate
     assert done["outputs"] == {"text": "from the dead runner>two>three"}
     assert fake_worker.step_calls("one") == 0
     events = (await api.get(f"/v1/jobs/{job['id']}/events")).text
-    assert "resumed after the previous runner" in events
+    assert "after the previous runner's lease expired" in events
 
 
 async def test_a_runner_that_lost_its_lease_cannot_write(database_url, make_gateway):
@@ -133,7 +150,9 @@ async def test_a_runner_that_lost_its_lease_cannot_write(database_url, make_gate
         assert await writer.write(Write(job["id"], steps=[stale])) is False
         await writer.stop()
         async with engine.connect() as conn:
-            status = (await conn.execute(select(Step.__table__.c.status).where(Step.__table__.c.step_id == "one"))).scalar()
+            status = (
+                await conn.execute(select(Step.__table__.c.status).where(Step.__table__.c.step_id == "one"))
+            ).scalar()
         assert status == "pending"
     finally:
         await engine.dispose()
