@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email.utils
 import inspect
+import subprocess
+import sys
 import time
 from types import ModuleType
 
@@ -13,7 +15,7 @@ import pytest
 from huggingface_hub import errors as hf_errors
 
 from workers.kit import errors
-from workers.kit.upstream import RULES, from_status, retry_after_from, rule_for, translate, upstream_errors
+from workers.kit.upstream import from_status, retry_after_from, rule_for, rules, translate, upstream_errors
 
 
 def _exception_classes(module: ModuleType, root: type[BaseException]) -> list[type[BaseException]]:
@@ -154,6 +156,17 @@ def test_long_provider_messages_are_shortened() -> None:
 
 def test_rules_are_ordered_most_specific_first() -> None:
     seen: list[type[BaseException]] = []
-    for cls, _ in RULES:
+    for cls, _ in rules():
         assert not any(issubclass(cls, earlier) for earlier in seen), f"{cls} is shadowed by an earlier rule"
         seen.append(cls)
+
+
+def test_workers_that_do_not_use_a_client_do_not_import_it() -> None:
+    """The openai import costs seconds on a busy machine; only the llm worker should pay it."""
+    code = (
+        "import sys, workers.image.app, workers.stt.app, workers.tts.app, workers.cyclegan.app\n"
+        "from workers.kit.upstream import rules\n"
+        "print(sorted(m for m in ('openai', 'huggingface_hub') if m in sys.modules), len(rules()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "0"]

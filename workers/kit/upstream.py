@@ -9,14 +9,12 @@ can check that every provider class lands on a contract error with the right sta
 from __future__ import annotations
 
 import email.utils
+import functools
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import httpx2
-import openai
-from huggingface_hub import errors as hf_errors
+from typing import TYPE_CHECKING, Any
 
 from workers.kit.errors import (
     UpstreamAuth,
@@ -28,6 +26,9 @@ from workers.kit.errors import (
     UpstreamUnavailable,
     WorkerError,
 )
+
+if TYPE_CHECKING:
+    import httpx2
 
 _MAX_DETAIL = 300
 
@@ -92,35 +93,68 @@ def _simple(cls: type[UpstreamError], what: str) -> Rule:
     return rule
 
 
-#: Ordered most specific first; the first ``isinstance`` match wins.
-RULES: tuple[tuple[type[BaseException], Rule], ...] = (
-    # openai (OpenRouter)
-    (openai.APITimeoutError, _simple(UpstreamTimeout, "timed out")),
-    (openai.APIConnectionError, _simple(UpstreamUnavailable, "is unreachable")),
-    (openai.APIStatusError, _status_rule),
-    (openai.ContentFilterFinishReasonError, _simple(UpstreamRejected, "filtered the content")),
-    (openai.OpenAIError, _simple(UpstreamError, "returned an unusable answer")),
-    # huggingface_hub (Inference API); its errors derive from httpx2.HTTPError, so they come before httpx2's
-    (hf_errors.InferenceTimeoutError, _simple(UpstreamTimeout, "timed out")),
-    (hf_errors.HfHubHTTPError, _status_rule),
-    (hf_errors.OverloadedError, _simple(UpstreamUnavailable, "is overloaded")),
-    (hf_errors.ValidationError, _simple(UpstreamRejected, "rejected the input")),
-    (hf_errors.TextGenerationError, _simple(UpstreamError, "failed to generate")),
-    (hf_errors.OfflineModeIsEnabled, _simple(UpstreamUnavailable, "is disabled by HF_HUB_OFFLINE")),
-    (hf_errors.HFValidationError, _simple(UpstreamNotFound, "cannot use this model id")),
-    # httpx2, the transport under both clients
-    (httpx2.TimeoutException, _simple(UpstreamTimeout, "timed out")),
-    (httpx2.HTTPStatusError, _status_rule),
-    (httpx2.TransportError, _simple(UpstreamUnavailable, "is unreachable")),
-    (httpx2.HTTPError, _simple(UpstreamError, "returned an unusable answer")),
-    (httpx2.InvalidURL, _simple(UpstreamNotFound, "URL is invalid")),
-    (httpx2.StreamError, _simple(UpstreamError, "stream failed")),
-)
+def _openai_rules() -> list[tuple[type[BaseException], Rule]]:
+    import openai  # already imported: this runs only when sys.modules has it
+
+    return [
+        (openai.APITimeoutError, _simple(UpstreamTimeout, "timed out")),
+        (openai.APIConnectionError, _simple(UpstreamUnavailable, "is unreachable")),
+        (openai.APIStatusError, _status_rule),
+        (openai.ContentFilterFinishReasonError, _simple(UpstreamRejected, "filtered the content")),
+        (openai.OpenAIError, _simple(UpstreamError, "returned an unusable answer")),
+    ]
+
+
+def _hf_rules() -> list[tuple[type[BaseException], Rule]]:
+    from huggingface_hub import errors as hf
+
+    return [
+        (hf.InferenceTimeoutError, _simple(UpstreamTimeout, "timed out")),
+        (hf.HfHubHTTPError, _status_rule),
+        (hf.OverloadedError, _simple(UpstreamUnavailable, "is overloaded")),
+        (hf.ValidationError, _simple(UpstreamRejected, "rejected the input")),
+        (hf.TextGenerationError, _simple(UpstreamError, "failed to generate")),
+        (hf.OfflineModeIsEnabled, _simple(UpstreamUnavailable, "is disabled by HF_HUB_OFFLINE")),
+        (hf.HFValidationError, _simple(UpstreamNotFound, "cannot use this model id")),
+    ]
+
+
+def _httpx2_rules() -> list[tuple[type[BaseException], Rule]]:
+    import httpx2
+
+    return [
+        (httpx2.TimeoutException, _simple(UpstreamTimeout, "timed out")),
+        (httpx2.HTTPStatusError, _status_rule),
+        (httpx2.TransportError, _simple(UpstreamUnavailable, "is unreachable")),
+        (httpx2.HTTPError, _simple(UpstreamError, "returned an unusable answer")),
+        (httpx2.InvalidURL, _simple(UpstreamNotFound, "URL is invalid")),
+        (httpx2.StreamError, _simple(UpstreamError, "stream failed")),
+    ]
+
+
+#: Rule families in match order: huggingface_hub's errors derive from httpx2.HTTPError, so they come first.
+#: A family applies once its client is imported; a client never imported cannot have raised anything, and
+#: workers that do not use ``openai`` skip its (slow) import.
+_FAMILIES: dict[str, Callable[[], list[tuple[type[BaseException], Rule]]]] = {
+    "openai": _openai_rules,
+    "huggingface_hub": _hf_rules,
+    "httpx2": _httpx2_rules,
+}
+
+
+def rules() -> tuple[tuple[type[BaseException], Rule], ...]:
+    """The rules of every provider client imported so far, most specific first; the first match wins."""
+    return _rules_for(tuple(name for name in _FAMILIES if name in sys.modules))
+
+
+@functools.cache
+def _rules_for(families: tuple[str, ...]) -> tuple[tuple[type[BaseException], Rule], ...]:
+    return tuple(rule for family in families for rule in _FAMILIES[family]())
 
 
 def rule_for(exc_type: type[BaseException]) -> Rule | None:
     """The rule that handles ``exc_type``, or None when it is not a provider error."""
-    return next((rule for cls, rule in RULES if issubclass(exc_type, cls)), None)
+    return next((rule for cls, rule in rules() if issubclass(exc_type, cls)), None)
 
 
 def translate(exc: BaseException, provider: str) -> WorkerError | None:
