@@ -68,6 +68,7 @@ class FakeWorker:
     aborted: int = 0
     url: str = ""
     _runner: web.AppRunner | None = None
+    _called: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> str:
         app = web.Application()
@@ -85,6 +86,13 @@ class FakeWorker:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def wait_for_call(self, step_id: str, within: float = 20.0) -> None:
+        """Return once the worker has been called for ``step_id`` (by any job)."""
+        async with asyncio.timeout(within):
+            while self.step_calls(step_id) == 0:
+                self._called.clear()
+                await self._called.wait()
+
     def step_calls(self, step_id: str) -> int:
         return sum(count for (_, step), count in self.calls.items() if step == step_id)
 
@@ -92,6 +100,7 @@ class FakeWorker:
         body = await request.json()
         job, step = body["job_id"], body["step_id"]
         self.calls[(job, step)] += 1
+        self._called.set()
         attempt = self.calls[(job, step)]
         behaviour = self.plan.get(step, Behaviour())
         start = time.monotonic()

@@ -54,15 +54,19 @@ class GatewayProcess:
         self.proc: Any = None
         self.url = f"http://127.0.0.1:{self.port}"
 
-    async def start(self, within: float = 120.0) -> None:
+    def spawn(self) -> None:
+        """Start the child process (not waiting for it)."""
         import subprocess
         import sys
 
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps writing to it
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    async def start(self, within: float = 120.0) -> None:
+        """Spawn, then wait until /readyz answers 200."""
+        self.spawn()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         async with httpx.AsyncClient(base_url=self.url) as client:

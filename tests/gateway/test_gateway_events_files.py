@@ -31,8 +31,7 @@ async def test_stream_follows_a_running_job_and_ends_after_the_terminal_event(ga
     job = await submit(gateway, "chain", text="x")
 
     async def let_go():
-        while fake_worker.step_calls("two") == 0:
-            await asyncio.sleep(0.01)
+        await fake_worker.wait_for_call("two")
         await asyncio.sleep(0.1)
         release.set()
 

@@ -200,8 +200,7 @@ async def test_cancel_aborts_the_in_flight_call(gateway, fake_worker):
     release = asyncio.Event()
     fake_worker.plan["two"] = Behaviour(block=release)
     job = await submit(gateway, "chain", text="x")
-    while fake_worker.step_calls("two") == 0:
-        await asyncio.sleep(0.01)
+    await fake_worker.wait_for_call("two")
     response = await gateway.post(f"/v1/jobs/{job['id']}/cancel")
     assert response.status_code == 202
     done = await wait_for_job(gateway, job["id"], within=5)

@@ -43,8 +43,7 @@ async def test_kill_9_mid_job_then_restart_resumes_without_rerunning_finished_st
         await first.start()
         async with httpx.AsyncClient(base_url=first.url) as client:
             job = (await client.post("/v1/jobs", json={"pipeline": "chain", "inputs": {"text": "x"}})).json()
-            while fake_worker.step_calls("two") == 0:  # step one is done and durable; two is in flight
-                await asyncio.sleep(0.02)
+            await fake_worker.wait_for_call("two")
         first.kill()
         release.set()
         await second.start()
