@@ -233,3 +233,21 @@ def test_auto_picks_hf_only_when_the_token_is_set(capability: Capability) -> Non
     assert select_backend(load_settings(capability, hf_token=TOKEN), backends).backend.name == "hf"
     with pytest.raises(ValueError, match="not one of auto, hf, local"):
         select_backend(load_settings(capability, backend="openai"), backends)
+
+
+@pytest.mark.parametrize(
+    ("capability", "response", "detail"),
+    [
+        ("image", httpx2.Response(200, content=b"<html>maintenance</html>"), "could not be read"),
+        ("cyclegan", httpx2.Response(200, content=b"not an image"), "could not be read"),
+        ("stt", httpx2.Response(200, json={"error": "audio too short"}), "no transcript: audio too short"),
+        ("stt", httpx2.Response(200, json=[1, 2]), "could not be read"),
+    ],
+    ids=["image-html", "cyclegan-garbage", "stt-error-body", "stt-wrong-shape"],
+)
+def test_a_200_answer_that_cannot_be_read_is_an_upstream_error(
+    hf: Any, files_root: Path, capability: Capability, response: httpx2.Response, detail: str
+) -> None:
+    client = hf(capability, lambda request: response)
+    answer = client.post("/v1/run", json=run_body(_inputs(capability, files_root)))
+    assert_problem(answer, 502, retryable=False, detail=detail)

@@ -12,12 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from PIL import UnidentifiedImageError
+
 from workers.kit.backend import Backend
+from workers.kit.errors import UpstreamError, WorkerError
 from workers.kit.settings import WorkerSettings
 from workers.kit.upstream import upstream_errors
 
 HF_INFERENCE_BASE = "https://router.huggingface.co/hf-inference/models"
 HF_PROVIDER = "hf-inference"
+HF_NAME = "Hugging Face Inference"
 
 
 class HFInferenceBackend(Backend):
@@ -56,6 +60,13 @@ class HFInferenceBackend(Backend):
 
     @contextmanager
     def calling(self) -> Iterator[None]:
-        """Provider errors raised inside become contract errors."""
-        with upstream_errors("Hugging Face Inference"):
-            yield
+        """Provider errors raised inside become contract errors; so does an answer the client cannot read."""
+        try:
+            with upstream_errors(HF_NAME):
+                yield
+        except WorkerError:
+            raise
+        except (UnidentifiedImageError, ValueError, KeyError, TypeError) as exc:
+            raise UpstreamError(
+                f"{HF_NAME} returned an answer that could not be read ({type(exc).__name__}: {exc})"
+            ) from exc

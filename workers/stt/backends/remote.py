@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from workers.kit.backend import Call, Result
+from workers.kit.errors import UpstreamError
 from workers.kit.media import AudioInput
-from workers.kit.remote import HFInferenceBackend
+from workers.kit.remote import HF_NAME, HFInferenceBackend
 
 
 class HFSpeechRecognitionBackend(HFInferenceBackend):
@@ -16,4 +17,7 @@ class HFSpeechRecognitionBackend(HFInferenceBackend):
         audio: AudioInput = call.inputs["audio"]
         with self.calling():
             answer = self.client.automatic_speech_recognition(audio.read_bytes(), model=self.model_url)
-        return Result(outputs={"text": (answer.text or "").strip(), "language": None})
+        if answer.text is None:
+            problem = getattr(answer, "error", None) or "no 'text' in the answer"
+            raise UpstreamError(f"{HF_NAME} returned no transcript: {problem}")
+        return Result(outputs={"text": answer.text.strip(), "language": None})
