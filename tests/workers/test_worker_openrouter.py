@@ -205,3 +205,32 @@ def test_auto_picks_openrouter_only_when_its_key_is_set(key: str | None, expecte
 
     settings = load_settings("llm", backend="auto", openrouter_api_key=key)
     assert type(select_backend(settings, dict(BACKENDS)).backend) is expected
+
+
+@pytest.mark.parametrize(
+    ("response", "status", "retryable", "detail"),
+    [
+        (
+            httpx2.Response(200, json={"error": {"code": 502, "message": "Upstream idle"}}),
+            502,
+            True,
+            "Upstream idle",
+        ),
+        (httpx2.Response(200, json={"error": {"code": 429, "message": "Provider busy"}}), 429, True, "busy"),
+        (
+            httpx2.Response(200, content=b"<html>x</html>", headers={"content-type": "text/html"}),
+            502,
+            False,
+            "str",
+        ),
+        (httpx2.Response(200, json=[1]), 502, False, "not a chat completion"),
+    ],
+    ids=["error-in-200", "rate-limit-in-200", "html", "json-list"],
+)
+def test_a_200_that_is_not_a_completion_is_an_upstream_error(
+    openrouter: Any, response: httpx2.Response, status: int, retryable: bool, detail: str
+) -> None:
+    client = openrouter(lambda request: response)
+    assert_problem(
+        client.post("/v1/run", json=run_body({"text": "hi"})), status, retryable=retryable, detail=detail
+    )

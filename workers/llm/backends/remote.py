@@ -6,12 +6,13 @@ from typing import Any
 
 import httpx2
 import openai
+from openai.types.chat import ChatCompletion
 
 from workers.kit.backend import Backend, Call, Result
 from workers.kit.contract import FieldSpec
 from workers.kit.errors import UpstreamError
 from workers.kit.settings import WorkerSettings
-from workers.kit.upstream import upstream_errors
+from workers.kit.upstream import from_status, upstream_errors
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 
@@ -66,7 +67,7 @@ class OpenRouterBackend(Backend):
                 temperature=call.options["temperature"],
                 extra_body={"usage": {"include": True}},  # OpenRouter usage accounting: adds usage.cost
             )
-        text = completion.choices[0].message.content if completion.choices else None
+        text = _answer_text(completion)
         if not text:
             raise UpstreamError(f"OpenRouter returned no text (model {completion.model or self.model})")
         usage = completion.usage
@@ -77,6 +78,18 @@ class OpenRouterBackend(Backend):
             cost_usd=_cost(usage),
             model=completion.model or None,
         )
+
+
+def _answer_text(completion: Any) -> str | None:
+    """The answer's text; an error OpenRouter reported inside a 200 becomes the error it describes."""
+    if not isinstance(completion, ChatCompletion):
+        raise UpstreamError(f"OpenRouter returned {type(completion).__name__}, not a chat completion")
+    error = (completion.model_extra or {}).get("error")
+    if isinstance(error, dict):
+        code = error.get("code")
+        status = code if isinstance(code, int) and 400 <= code < 600 else 502
+        raise from_status(status, str(error.get("message") or error), provider="OpenRouter")
+    return completion.choices[0].message.content if completion.choices else None
 
 
 def _messages(text: str, system: str | None) -> list[Any]:
