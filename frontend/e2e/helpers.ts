@@ -39,6 +39,11 @@ export async function submit(page: Page, title: string): Promise<string> {
   return decodeURIComponent(page.url().split("#/jobs/")[1]);
 }
 
+/** Wait until the job ends (or shows `label`), then require `label`, saying why when it is not. */
 export async function waitForStatus(page: Page, label: string, timeout = 180_000): Promise<void> {
-  await expect(page.locator(".job-summary .status")).toHaveText(label, { timeout });
+  const status = page.locator(".job-summary .status");
+  await expect(status).toHaveText(new RegExp(`^(${label}|Done|Failed|Canceled)$`), { timeout });
+  const shown = await status.textContent();
+  const problem = (await page.locator(".problem").allTextContents()).join(" / ");
+  expect(shown, `the job ended ${shown}: ${problem}`).toBe(label);
 }

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from "react";
+import { recordingToWav } from "../../lib/wav";
 
 interface Props {
   id: string;
@@ -69,10 +70,11 @@ export function AudioRecorder({ id, onRecorded }: Props) {
     media.ondataavailable = (event) => {
       if (event.data.size > 0) chunks.push(event.data);
     };
-    media.onstop = () => {
+    media.onstop = async () => {
       const type = media.mimeType || "audio/webm";
       const extension = type.includes("ogg") ? "ogg" : type.includes("mp4") ? "m4a" : "webm";
-      onRecorded(new File(chunks, `recording.${extension}`, { type }));
+      const raw = new File(chunks, `recording.${extension}`, { type });
+      onRecorded((await recordingToWav(raw)) ?? raw);
     };
     recorder.current = media;
     media.start(250);

@@ -1,0 +1,82 @@
+import { expect, test } from "@playwright/test";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { openPipeline, pipeline, snapshot, submit, waitForStatus } from "./helpers";
+
+const SPEECH = path.join(import.meta.dirname, "fixtures", "speech.wav"); // espeak-ng: "A red apple on a wooden table."
+
+test("turns an uploaded recording into a transcript and a (placeholder) picture", async ({ page, request }) => {
+  const spec = await pipeline(request, "speech_to_image");
+  await openPipeline(page, spec.title);
+  await page.getByLabel(/Choose a file/).setInputFiles(SPEECH);
+  // A player to listen before sending.
+  await expect(page.getByLabel("Listen to speech.wav")).toBeVisible();
+  await submit(page, spec.title);
+  await expect(page.getByRole("list", { name: "Steps" }).getByRole("listitem")).toHaveCount(spec.steps.length);
+  await snapshot(page, "running-job");
+  await waitForStatus(page, "Done");
+
+  // The transcript, as the pipeline's output and inside the speech-recognition step.
+  const results = page.getByRole("region", { name: "Results" });
+  const transcript = results.locator(".result", { has: page.getByRole("heading", { name: spec.outputs.transcript.title }) });
+  await expect(transcript.locator(".text-value")).toContainText(/apple/i);
+  const transcribe = page.getByRole("listitem", { name: /^transcribe: succeeded/ });
+  await expect(transcribe.locator(".text-value").filter({ hasText: /apple/i })).toBeVisible();
+
+  // The picture loads, and the offline renderer's step carries the placeholder badge.
+  const picture = results.getByRole("img", { name: spec.outputs.image.title });
+  await expect(picture).toBeVisible();
+  expect(await picture.evaluate((image: HTMLImageElement) => image.naturalWidth)).toBeGreaterThan(32);
+  const draw = page.getByRole("listitem", { name: /^draw: succeeded/ });
+  await expect(draw.getByText("Placeholder · not AI")).toBeVisible();
+  await expect(transcribe.getByText("Placeholder · not AI")).toHaveCount(0);
+  await snapshot(page, "results");
+
+  // Zoom in and out with the keyboard.
+  await picture.click();
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toBeVisible();
+  await page.keyboard.press("Escape");
+  await expect(dialog).toHaveCount(0);
+
+  // Copy the transcript.
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+  await transcript.getByRole("button", { name: /Copy/ }).click();
+  await expect(transcript.getByRole("button", { name: /Copied/ })).toBeVisible();
+});
+
+test("explains, before uploading anything, that a text file renamed .wav is not audio", async ({ page, request }, testInfo) => {
+  const spec = await pipeline(request, "speech_to_image");
+  const fake = testInfo.outputPath("notes.wav");
+  writeFileSync(fake, "Shopping list: apples, bread, milk.\n");
+  const before = (await (await request.get("/v1/jobs?limit=100")).json()).items.length;
+  await openPipeline(page, spec.title);
+  await page.getByLabel(/Choose a file/).setInputFiles(fake);
+  const error = page.getByRole("alert").filter({ hasText: "notes.wav" });
+  await expect(error).toContainText("is named like WAV, but its contents are not a real WAV audio file");
+  await expect(error).toContainText("Please choose a");
+  await page.getByRole("button", { name: `Run ${spec.title}` }).click();
+  await expect(page.getByText(/Please add/)).toBeVisible();
+  await expect(page).toHaveURL(/#\/run\/speech_to_image/);
+  expect((await (await request.get("/v1/jobs?limit=100")).json()).items.length).toBe(before);
+});
+
+test("shows the gateway's refusal of a damaged WAV in plain words", async ({ page, request }, testInfo) => {
+  // Starts like a WAV (so the browser's own check passes) but is not one: the gateway must refuse it.
+  const spec = await pipeline(request, "speech_to_image");
+  const broken = testInfo.outputPath("broken.wav");
+  const bytes = Buffer.alloc(2000, 7);
+  bytes.write("RIFF", 0, "latin1");
+  bytes.writeUInt32LE(1992, 4);
+  bytes.write("WAVE", 8, "latin1");
+  writeFileSync(broken, bytes);
+  await openPipeline(page, spec.title);
+  await page.getByLabel(/Choose a file/).setInputFiles(broken);
+  await page.getByRole("button", { name: `Run ${spec.title}` }).click();
+  // Refused at upload (under the field) or by speech recognition (on the job page): either way the
+  // person reads what to do next, not a stack trace.
+  await expect(
+    page.getByRole("alert").filter({ hasText: /Try a clearer recording|Choose a file of one of the accepted types/ }),
+  ).toBeVisible({ timeout: 120_000 });
+  await snapshot(page, "friendly-error");
+});
