@@ -191,6 +191,9 @@ def test_info_declares_the_capability_io_and_backend(capability: Capability, mak
     assert info.model
     for spec in info.options.values():
         assert spec.type in ("text", "choice", "integer", "number", "boolean")
+    if info.backend == "local" and capability in ("tts", "cyclegan"):  # the UI draws its pickers from these
+        choices = info.options["voice" if capability == "tts" else "style"].choices
+        assert choices and all(isinstance(choice, str) for choice in choices)
 
 
 @every_worker
