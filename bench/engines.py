@@ -29,6 +29,7 @@ class Row:
     load_s: float | None = None
     first_s: float | None = None
     warm_s: float | None = None
+    warm_cpu_s: float | None = None
     note: str = ""
 
 
@@ -48,8 +49,20 @@ def measure(
     except (ImportError, RuntimeError) as exc:
         return Row(engine, workload, note=f"unavailable: {exc}")
     first_s, result = timed(lambda: call(instance))
-    warm = [timed(lambda: call(instance))[0] for _ in range(runs)]
-    return Row(engine, workload, load_s, first_s, statistics.median(warm), describe(engine, result, warm))
+    warm, cpu = [], []
+    for _ in range(runs):
+        cpu_start = time.process_time()
+        warm.append(timed(lambda: call(instance))[0])
+        cpu.append(time.process_time() - cpu_start)
+    return Row(
+        engine,
+        workload,
+        load_s,
+        first_s,
+        statistics.median(warm),
+        statistics.median(cpu),
+        describe(engine, result, warm),
+    )
 
 
 def describe(engine: str, result: Any, warm: list[float]) -> str:
@@ -132,18 +145,27 @@ def fmt(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:8.0f} ms"
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages (Linux), to judge how busy the machine was."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="warm calls per engine (median reported)")
     args = parser.parse_args()
+    before = load_average()
     rows = run(args.runs)
-    header = f"{'engine':<20} {'workload':<28} {'load':>11} {'first call':>11} {'warm median':>11}  note"
+    print(f"load average before: {before}, after: {load_average()}")
+    header = f"{'engine':<20} {'workload':<28} {'load':>11} {'first call':>11} {'warm median':>11} {'warm CPU':>11}  note"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(
-            f"{r.engine:<20} {r.workload:<28} {fmt(r.load_s):>11} {fmt(r.first_s):>11} {fmt(r.warm_s):>11}  {r.note}"
-        )
+        times = f"{fmt(r.load_s):>11} {fmt(r.first_s):>11} {fmt(r.warm_s):>11} {fmt(r.warm_cpu_s):>11}"
+        print(f"{r.engine:<20} {r.workload:<28} {times}  {r.note}")
 
 
 if __name__ == "__main__":
