@@ -15,6 +15,7 @@ import json
 import math
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -279,6 +280,10 @@ def run_engines(res: dict[str, Any]) -> None:
     res.setdefault("engines", {"table": text})
 
 
+def _raise_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -292,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the gateway during (a), (b) and (c)")
     parser.add_argument("--n", type=int, default=None, help="jobs per 3-step burst (default 2000)")
     args = parser.parse_args(argv)
+    # Stop cleanly on SIGTERM too: the with-blocks stop every process this run started and drop its databases.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
     if args.part == "engines":
         res: dict[str, Any] = {}
