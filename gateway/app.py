@@ -23,6 +23,7 @@ from gateway.pipelines import load_pipelines
 from gateway.runner import HttpWorkerClient, Runner, RunnerContext
 from gateway.settings import Settings, load_settings
 from gateway.store import create_engine, migrate
+from gateway.store.batch import InsertBatcher
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.notifier = Notifier()
     app.state.metrics = Metrics()
     app.state.runner = None
+    app.state.batcher = InsertBatcher(engine)
+    app.state.batcher.start()
     client: HttpWorkerClient | None = None
     try:
         if settings.runs_runner:
@@ -76,6 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await app.state.runner.stop()
         if client is not None:
             await client.close()
+        await app.state.batcher.stop()
         await engine.dispose()
 
 

@@ -13,29 +13,34 @@ from gateway.notify import Notifier
 from gateway.pipelines import PipelineRegistry, PipelineSpec
 from gateway.runner import Runner
 from gateway.settings import Settings
+from gateway.store.batch import InsertBatcher
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def _registry(request: Request) -> PipelineRegistry:
+async def _registry(request: Request) -> PipelineRegistry:
     return request.app.state.registry  # type: ignore[no-any-return]
 
 
-def _runner(request: Request) -> Runner | None:
+async def _runner(request: Request) -> Runner | None:
     return request.app.state.runner  # type: ignore[no-any-return]
 
 
-def _notifier(request: Request) -> Notifier:
+async def _notifier(request: Request) -> Notifier:
     return request.app.state.notifier  # type: ignore[no-any-return]
 
 
-def _metrics(request: Request) -> Metrics:
+async def _batcher(request: Request) -> InsertBatcher:
+    return request.app.state.batcher  # type: ignore[no-any-return]
+
+
+async def _metrics(request: Request) -> Metrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
@@ -45,6 +50,7 @@ RegistryDep = Annotated[PipelineRegistry, Depends(_registry)]
 RunnerDep = Annotated[Runner | None, Depends(_runner)]
 NotifierDep = Annotated[Notifier, Depends(_notifier)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+BatcherDep = Annotated[InsertBatcher, Depends(_batcher)]
 
 
 def pipeline_named(registry: PipelineRegistry, name: str) -> PipelineSpec:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from gateway.api.deps import EngineDep, RegistryDep, RunnerDep, SettingsDep
+from gateway.api.deps import BatcherDep, EngineDep, RegistryDep, RunnerDep, SettingsDep
 from gateway.api.problems import problems
 from gateway.api.submit import parse_submission
 from gateway.files import delete_stored
@@ -52,6 +52,7 @@ async def create_job(
     settings: SettingsDep,
     registry: RegistryDep,
     runner: RunnerDep,
+    batcher: BatcherDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobPublic:
     """Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job."""
@@ -63,7 +64,9 @@ async def create_job(
         uploads=submission.upload_rows(),
     )
     try:
-        job_id, created = await store.create_job(engine, new=new, idempotency_key=idempotency_key)
+        job, created = await store.create_job(
+            engine, new=new, idempotency_key=idempotency_key, batcher=batcher, files=submission.files
+        )
     except BaseException:
         for stored in submission.uploads:
             delete_stored(settings.files_root, stored)
@@ -73,8 +76,8 @@ async def create_job(
             delete_stored(settings.files_root, stored)
     elif runner is not None:
         runner.wake()
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    return await store.get_job(engine, job_id=job_id)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
 
 
 @router.get("", response_model=JobList, name="listJobs", responses=problems(400, 422))

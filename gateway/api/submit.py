@@ -17,6 +17,7 @@ from gateway.pipelines import PipelineRegistry, PipelineSpec, validate_job_input
 from gateway.settings import Settings
 from gateway.store.files import get_files
 from gateway.store.models import JobCreate, utcnow
+from gateway.store.render import file_public
 
 FILE_TYPES = ("image", "audio")
 
@@ -28,6 +29,7 @@ class Submission:
     spec: PipelineSpec
     inputs: dict[str, Any]
     uploads: list[StoredFile] = field(default_factory=list)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path → FilePublic of each file input
 
     def upload_rows(self) -> list[dict[str, Any]]:
         return [
@@ -72,11 +74,13 @@ async def parse_json(request: Request, *, engine: AsyncEngine, registry: Pipelin
         ) from None
     spec = _pipeline(registry, body.pipeline)
     inputs = dict(body.inputs)
-    await _resolve_file_ids(spec, inputs, engine)
-    return Submission(spec, validate_job_inputs(spec, inputs))
+    files = await _resolve_file_ids(spec, inputs, engine)
+    return Submission(spec, validate_job_inputs(spec, inputs), files=files)
 
 
-async def _resolve_file_ids(spec: PipelineSpec, inputs: dict[str, Any], engine: AsyncEngine) -> None:
+async def _resolve_file_ids(
+    spec: PipelineSpec, inputs: dict[str, Any], engine: AsyncEngine
+) -> dict[str, dict[str, Any]]:
     wanted = {
         name: value
         for name, value in inputs.items()
@@ -97,6 +101,7 @@ async def _resolve_file_ids(spec: PipelineSpec, inputs: dict[str, Any], engine: 
                 errors.append({"field": name, "message": f"no uploaded file with id {value!r}"})
     if errors:
         raise InvalidInputError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    return {row.path: file_public(row) for row in rows.values()}
 
 
 async def parse_multipart(request: Request, *, settings: Settings, registry: PipelineRegistry) -> Submission:
@@ -128,7 +133,8 @@ def _submission_from_form(
         inputs.update(_inputs_json(inputs.pop("inputs")))
     for field_name, stored in form.files.items():
         inputs[field_name] = file_ref(stored)
-    return Submission(spec, validate_job_inputs(spec, inputs), uploads)
+    files = {stored.path: file_public(stored) for stored in uploads}
+    return Submission(spec, validate_job_inputs(spec, inputs), uploads, files)
 
 
 def _inputs_json(raw: str) -> dict[str, Any]:

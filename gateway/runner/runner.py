@@ -43,6 +43,7 @@ class Runner:
         self.settings = self.ctx.settings
         self.active: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._last_tick = time.monotonic()
         self._background: set[asyncio.Task[object]] = set()
@@ -62,8 +63,15 @@ class Runner:
         ]
 
     async def stop(self) -> None:
-        """Stop claiming, abandon running jobs (their leases go back to the queue), flush writes."""
-        for task in self._loops:
+        """Stop claiming, abandon running jobs (their leases go back to the queue), flush writes.
+
+        Loops are asked to stop between database calls rather than cancelled inside one: a transaction
+        cut off mid-way could leave a SQLite write lock behind on a pooled connection.
+        """
+        self._stopping.set()
+        self._wake.set()
+        _, pending = await asyncio.wait(self._loops, timeout=30) if self._loops else (set(), set())
+        for task in pending:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         for run, _ in list(self.active.values()):
@@ -92,16 +100,19 @@ class Runner:
     # --- loops ---------------------------------------------------------------------------------------
 
     async def _forever(self, body: Callable[[], Awaitable[None]], every: float | None) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await body()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("runner loop %s failed; retrying", body.__name__)
-                await asyncio.sleep(1.0)
+                await self._pause(1.0)
             if every is not None:
-                await asyncio.sleep(every)
+                await self._pause(every)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the runner is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _claim_once(self) -> None:
         self._last_tick = time.monotonic()

@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.store.db import write_tx
 from gateway.store.models import FileRecord, Job, JobEvent, Step, utcnow
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class GroupWriter:
 
     async def _transaction(self, writes: list[Write]) -> set[str]:
         job_ids = sorted({w.job_id for w in writes})
-        async with self._engine.begin() as conn:
+        async with write_tx(self._engine) as conn:
             owned = await self._fence(conn, job_ids)
             mine = [w for w in writes if w.job_id in owned]
             if mine:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 #: How long a SQLite writer waits for the lock before failing (ms).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -14,9 +18,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the single writer; synchronous=NORMAL in WAL mode is still durable
     # against a process crash (kill -9), which is the failure the runner must survive.
+    # busy_timeout first: switching to WAL needs a lock too, and must wait for it like any writer.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -40,3 +45,25 @@ def _ensure_sqlite_dir(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def write_tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction. On SQLite, writers of this process queue up on one asyncio lock first.
+
+    SQLite admits one writer at a time and its busy handler is not fair: under a burst, a connection
+    can sleep-and-retry past the busy timeout while others keep winning. Queuing in asyncio (FIFO) makes
+    every writer wait its turn instead, and spares the thread hops of failed lock attempts.
+    """
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            yield conn
+        return
+    lock = _WRITE_LOCKS.get(engine)
+    if lock is None:
+        lock = _WRITE_LOCKS[engine] = asyncio.Lock()
+    async with lock, engine.begin() as conn:
+        yield conn

@@ -8,6 +8,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import NotFoundError
+from gateway.store.db import write_tx
 from gateway.store.models import FileRecord, utcnow
 
 FILES = FileRecord.__table__
@@ -25,7 +26,7 @@ async def add_file(
     original_name: str | None = None,
 ) -> None:
     """Record an upload that is already on disk."""
-    async with engine.begin() as conn:
+    async with write_tx(engine) as conn:
         await conn.execute(
             insert(FILES),
             {

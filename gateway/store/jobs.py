@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import BadRequestError, ConflictError, IdempotencyMismatchError, NotFoundError
+from gateway.store.batch import InsertBatcher, insert_rows
+from gateway.store.db import write_tx
 from gateway.store.models import (
     FileRecord,
     IdempotencyKey,
@@ -26,7 +28,7 @@ from gateway.store.models import (
     is_terminal,
     utcnow,
 )
-from gateway.store.render import render_jobs
+from gateway.store.render import new_job_public, render_jobs
 from workers.kit.contract import FileRef
 
 JOBS = Job.__table__
@@ -66,36 +68,42 @@ def request_hash(pipeline: str, inputs: dict[str, Any]) -> str:
 
 
 async def create_job(
-    engine: AsyncEngine, *, new: NewJob, idempotency_key: str | None = None
-) -> tuple[str, bool]:
+    engine: AsyncEngine,
+    *,
+    new: NewJob,
+    idempotency_key: str | None = None,
+    batcher: InsertBatcher | None = None,
+    files: dict[str, dict[str, Any]] | None = None,
+) -> tuple[JobPublic, bool]:
     """Insert the job, its pending steps and its ``job.queued`` event in one transaction.
 
-    With an idempotency key, a repeat of the same request returns the first job's id; the same key with a
-    different request raises :class:`IdempotencyMismatchError`. Returns ``(job id, created)``.
+    With a ``batcher``, the rows share a transaction with other submits arriving at the same moment
+    (group commit); the call still returns only once they are committed. With an idempotency key, a
+    repeat of the same request returns the first job's id; the same key with a different request raises
+    :class:`IdempotencyMismatchError`. Returns ``(job, created)``; ``files`` (path → FilePublic of the
+    file inputs) lets a new job be shown without reading it back.
     """
     digest = request_hash(new.pipeline, new.inputs) if idempotency_key else ""
     if idempotency_key and (existing := await _job_for_key(engine, idempotency_key, digest)):
-        return existing, False
+        return await get_job(engine, job_id=existing), False
     job_id = uuid.uuid4().hex
+    rows = job_rows(job_id=job_id, new=new, now=utcnow())
+    if idempotency_key:
+        key_row = {"key": idempotency_key, "request_hash": digest, "job_id": job_id, "created_at": utcnow()}
+        rows.append((IDEMPOTENCY, [key_row]))
     try:
-        async with engine.begin() as conn:
-            await _insert_job(conn, job_id=job_id, new=new)
-            if idempotency_key:
-                await conn.execute(
-                    insert(IDEMPOTENCY),
-                    {
-                        "key": idempotency_key,
-                        "request_hash": digest,
-                        "job_id": job_id,
-                        "created_at": utcnow(),
-                    },
-                )
+        if batcher is not None:
+            await batcher.insert(rows)
+        else:
+            async with write_tx(engine) as conn:
+                await insert_rows(conn, rows)
     except IntegrityError:
         # Two submits with one key raced; the other committed first.
         if idempotency_key and (existing := await _job_for_key(engine, idempotency_key, digest)):
-            return existing, False
+            return await get_job(engine, job_id=existing), False
         raise
-    return job_id, True
+    by_table = dict(rows)
+    return new_job_public(by_table[JOBS][0], by_table[STEPS], files or {}), True
 
 
 async def _job_for_key(engine: AsyncEngine, key: str, digest: str) -> str | None:
@@ -114,45 +122,45 @@ async def _job_for_key(engine: AsyncEngine, key: str, digest: str) -> str | None
     return str(row.job_id)
 
 
-async def _insert_job(conn: AsyncConnection, *, job_id: str, new: NewJob) -> None:
-    now = utcnow()
-    if new.uploads:
-        await conn.execute(insert(FILES), [dict(row) for row in new.uploads])
-    await conn.execute(
-        insert(JOBS),
+def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """Every row a new job needs, per table, in foreign-key order."""
+    job = {
+        "id": job_id,
+        "pipeline": new.pipeline,
+        "status": "queued",
+        "inputs": new.inputs,
+        "outputs": {},
+        "error": None,
+        "usage": {},
+        "cancel_requested": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    steps = [
         {
-            "id": job_id,
-            "pipeline": new.pipeline,
-            "status": "queued",
-            "inputs": new.inputs,
+            "job_id": job_id,
+            "step_id": step_id,
+            "position": position,
+            "worker": worker,
+            "status": "pending",
+            "attempts": 0,
+            "placeholder": False,
+            "fallback": False,
             "outputs": {},
-            "error": None,
-            "usage": {},
-            "cancel_requested": False,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    await conn.execute(
-        insert(STEPS),
-        [
-            {
-                "job_id": job_id,
-                "step_id": step_id,
-                "position": position,
-                "worker": worker,
-                "status": "pending",
-                "attempts": 0,
-                "placeholder": False,
-                "fallback": False,
-                "outputs": {},
-            }
-            for position, (step_id, worker) in enumerate(new.steps)
-        ],
-    )
-    await conn.execute(
-        insert(EVENTS), {"job_id": job_id, "type": "job.queued", "status": "queued", "at": now}
-    )
+        }
+        for position, (step_id, worker) in enumerate(new.steps)
+    ]
+    queued = {"job_id": job_id, "type": "job.queued", "status": "queued", "at": now}
+    rows: list[tuple[Table, list[dict[str, Any]]]] = []
+    if new.uploads:
+        rows.append((FILES, [dict(row) for row in new.uploads]))
+    rows += [(JOBS, [job]), (STEPS, steps), (EVENTS, [queued])]
+    return rows
+
+
+async def _insert_job(conn: AsyncConnection, *, job_id: str, new: NewJob) -> None:
+    """Insert one job's rows on ``conn`` (inside the caller's transaction)."""
+    await insert_rows(conn, job_rows(job_id=job_id, new=new, now=utcnow()))
 
 
 async def get_job(engine: AsyncEngine, *, job_id: str) -> JobPublic:
@@ -217,7 +225,7 @@ async def request_cancel(engine: AsyncEngine, *, job_id: str) -> bool:
     """Cancel a job. A queued job is canceled at once (True); a running one is flagged for its runner
     (False), which aborts the in-flight call. :class:`ConflictError` when the job already finished."""
     now = utcnow()
-    async with engine.begin() as conn:
+    async with write_tx(engine) as conn:
         done = await conn.execute(
             update(JOBS)
             .where(JOBS.c.id == job_id, JOBS.c.status == "queued")

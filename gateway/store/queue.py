@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store.db import write_tx
 from gateway.store.models import Job, JobEvent, Step, as_utc, utcnow
 
 JOBS = Job.__table__
@@ -59,7 +60,7 @@ async def _claim(
         )
         .returning(JOBS.c.id, JOBS.c.pipeline, JOBS.c.inputs, JOBS.c.started_at)
     )
-    async with engine.begin() as conn:
+    async with write_tx(engine) as conn:
         rows = (await conn.execute(claim)).all()
         if not rows:
             return []
@@ -107,7 +108,7 @@ async def renew_leases(engine: AsyncEngine, *, owner: str, lease_seconds: float)
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
         .returning(JOBS.c.id)
     )
-    async with engine.begin() as conn:
+    async with write_tx(engine) as conn:
         return {row.id for row in await conn.execute(stmt)}
 
 
@@ -127,7 +128,7 @@ async def release_leases(engine: AsyncEngine, *, owner: str) -> int:
         .where(JOBS.c.lease_owner == owner, JOBS.c.status == "running")
         .values(status="queued", lease_owner=None, lease_expires_at=None, updated_at=utcnow())
     )
-    async with engine.begin() as conn:
+    async with write_tx(engine) as conn:
         return (await conn.execute(stmt)).rowcount
 
 
@@ -138,5 +139,5 @@ async def release_lease(engine: AsyncEngine, *, owner: str, job_id: str) -> bool
         .where(JOBS.c.id == job_id, JOBS.c.lease_owner == owner, JOBS.c.status == "running")
         .values(status="queued", lease_owner=None, lease_expires_at=None, updated_at=utcnow())
     )
-    async with engine.begin() as conn:
+    async with write_tx(engine) as conn:
         return bool((await conn.execute(stmt)).rowcount)

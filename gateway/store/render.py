@@ -116,3 +116,41 @@ async def render_jobs(conn: AsyncConnection, rows: Sequence[Any]) -> list[JobPub
         )
         for row in rows
     ]
+
+
+def new_job_public(
+    job_rows: dict[str, Any], steps: list[dict[str, Any]], files: dict[str, dict[str, Any]]
+) -> JobPublic:
+    """The public view of a job just inserted from these rows, without reading it back."""
+    return JobPublic(
+        id=job_rows["id"],
+        pipeline=job_rows["pipeline"],
+        status="queued",
+        inputs=publicize(job_rows["inputs"], files),
+        outputs={},
+        error=None,
+        steps=[
+            StepPublic(
+                id=step["step_id"],
+                worker=step["worker"],
+                status="pending",
+                attempts=0,
+                started_at=None,
+                finished_at=None,
+                duration_ms=None,
+                backend=None,
+                model=None,
+                placeholder=False,
+                fallback=False,
+                outputs={},
+                error=None,
+                usage=None,
+            )
+            for step in steps
+        ],
+        usage={"seconds": 0.0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0},
+        created_at=job_rows["created_at"],
+        started_at=None,
+        finished_at=None,
+        updated_at=job_rows["updated_at"],
+    )
