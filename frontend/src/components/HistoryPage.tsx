@@ -1,19 +1,29 @@
 import { ApiError } from "../api/client";
 import { usePipelines, useJobs } from "../api/queries";
-import { JOB_STATUSES, type Job, type JobStatus } from "../api/types";
+import { isFilePublic, JOB_STATUSES, type Job, type JobStatus } from "../api/types";
 import { formatTime, statusLabel } from "../lib/format";
 import { friendlyProblem } from "../lib/problem";
 import { href, navigate } from "../lib/router";
 import { StatusBadge } from "./Badges";
 import { ProblemBox } from "./ProblemBox";
 
+/** A line that reminds a person what the job was about: its text, else the kind of file it took. */
+function preview(job: Job): string | null {
+  const values = Object.values(job.inputs ?? {});
+  const text = values.find((value) => typeof value === "string" && value.trim() !== "") as string | undefined;
+  if (text) return `“${text.length > 80 ? `${text.slice(0, 80)}…` : text}”`;
+  const file = values.find(isFilePublic);
+  if (file) return file.kind === "audio" ? "♪ a recording" : file.kind === "image" ? "▣ a picture" : "a file";
+  return null;
+}
+
 function JobRow({ job, titles }: { job: Job; titles: Record<string, string> }) {
-  const preview = Object.values(job.inputs ?? {}).find((value) => typeof value === "string") as string | undefined;
+  const line = preview(job);
   return (
     <li className="history-row">
       <a className="history-main" href={href({ page: "job", id: job.id })}>
         <span className="history-title">{titles[job.pipeline] ?? job.pipeline}</span>
-        {preview ? <span className="history-preview">“{preview.slice(0, 80)}”</span> : null}
+        {line ? <span className="history-preview">{line}</span> : null}
         <span className="muted history-time">{formatTime(job.created_at)}</span>
       </a>
       <StatusBadge status={job.status} />
