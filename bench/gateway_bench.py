@@ -8,10 +8,10 @@ tuning tool for the gateway's own code; the comparable, out-of-process numbers c
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import subprocess
 import sys
@@ -51,7 +51,11 @@ async def _run(db_url: str, worker_url: str, root: Path, n: int, concurrency: in
     (root / "pipelines" / "bench.yaml").write_text(PIPELINE)
     urls = {f"{cap}_url": worker_url for cap in ("llm", "image", "stt", "tts", "cyclegan")}
     settings = Settings(
-        database_url=db_url, files_root=root / "files", pipelines_dir=root / "pipelines", ui_dir=root / "x", **urls
+        database_url=db_url,
+        files_root=root / "files",
+        pipelines_dir=root / "pipelines",
+        ui_dir=root / "x",
+        **urls,
     )
     app = create_app(settings)
     async with LifespanManager(app) as manager:
@@ -77,8 +81,11 @@ async def _run(db_url: str, worker_url: str, root: Path, n: int, concurrency: in
         print(_top(profile))
         from gateway.runner import Runner
 
-        fresh = Runner(engine=app.state.engine, registry=app.state.registry,
-                       context_factory=lambda w: type(runner.ctx)(w, runner.ctx.client, settings, runner.ctx.metrics))
+        fresh = Runner(
+            engine=app.state.engine,
+            registry=app.state.registry,
+            context_factory=lambda w: type(runner.ctx)(w, runner.ctx.client, settings, runner.ctx.metrics),
+        )
         profile = cProfile.Profile()
         start = time.perf_counter()
         profile.enable()
@@ -91,8 +98,10 @@ async def _run(db_url: str, worker_url: str, root: Path, n: int, concurrency: in
             await asyncio.sleep(0.05)
         profile.disable()
         took = time.perf_counter() - start
-        print(f"drain: {n} jobs in {took:.2f} s = {n / took:.0f}/s; writer {fresh.writer.transactions} tx "
-              f"for {fresh.writer.writes} writes; last {jobs['items'][0]['status'] if jobs['items'] else '-'}")
+        print(
+            f"drain: {n} jobs in {took:.2f} s = {n / took:.0f}/s; writer {fresh.writer.transactions} tx "
+            f"for {fresh.writer.writes} writes; last {jobs['items'][0]['status'] if jobs['items'] else '-'}"
+        )
         print(_top(profile))
         await fresh.stop()
         await client.aclose()

@@ -93,7 +93,7 @@ class HttpWorkerClient:
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout),
                 skip_auto_headers=("User-Agent",),
-                headers={"User-Agent": "modaline-gateway"},
+                headers={"User-Agent": "modaline-gateway", "Content-Type": "application/json"},
             )
 
     async def close(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,15 @@ class RunnerContext:
     client: WorkerClient
     settings: Settings
     metrics: Any  # gateway.metrics.Metrics
+    plans: dict[str, list[tuple[StepSpec, frozenset[str]]]] = field(default_factory=dict)
+
+    def plan(self, spec: PipelineSpec) -> list[tuple[StepSpec, frozenset[str]]]:
+        """Each step with the steps it waits for, computed once per pipeline (the hot loop reuses it)."""
+        plan = self.plans.get(spec.name)
+        if plan is None:
+            deps = spec.dependencies()
+            plan = self.plans[spec.name] = [(step, deps[step.id]) for step in spec.steps]
+        return plan
 
 
 class StepFailed(Exception):
@@ -113,8 +122,11 @@ class JobRun:
         started = set(done)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._seconds_left()
+        plan = self.ctx.plan(self.spec)
         while self.abort_reason is None:
-            for step in self.spec.ready_steps(done, started):
+            for step, needs in plan:
+                if step.id in started or not needs <= done:
+                    continue
                 started.add(step.id)
                 task = asyncio.create_task(self._run_step(step), name=step.id)
                 self.tasks.add(task)
