@@ -58,11 +58,13 @@ def _migrate() -> None:
 
 
 def _openapi() -> None:
+    # The schema does not depend on the environment; build it without touching any database.
+    from pathlib import Path
+
     from gateway.app import create_app
     from gateway.settings import Settings
 
-    # The schema does not depend on the environment; build it without touching any database.
-    app = create_app(Settings(ui_dir="/nonexistent"))
+    app = create_app(Settings(ui_dir=Path("/nonexistent")))
     json.dump(app.openapi(), sys.stdout, indent=2)
     sys.stdout.write("\n")
 

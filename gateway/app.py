@@ -67,7 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         if settings.runs_runner:
             client = HttpWorkerClient(
-                settings.worker_urls(),
+                {str(name): url for name, url in settings.worker_urls().items()},
                 max_connections=settings.worker_max_connections,
                 connect_timeout=settings.worker_connect_timeout_seconds,
             )

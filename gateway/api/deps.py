@@ -17,31 +17,31 @@ from gateway.store.batch import InsertBatcher
 
 
 async def _engine(request: Request) -> AsyncEngine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.engine
 
 
 async def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 async def _registry(request: Request) -> PipelineRegistry:
-    return request.app.state.registry  # type: ignore[no-any-return]
+    return request.app.state.registry
 
 
 async def _runner(request: Request) -> Runner | None:
-    return request.app.state.runner  # type: ignore[no-any-return]
+    return request.app.state.runner
 
 
 async def _notifier(request: Request) -> Notifier:
-    return request.app.state.notifier  # type: ignore[no-any-return]
+    return request.app.state.notifier
 
 
 async def _batcher(request: Request) -> InsertBatcher:
-    return request.app.state.batcher  # type: ignore[no-any-return]
+    return request.app.state.batcher
 
 
 async def _metrics(request: Request) -> Metrics:
-    return request.app.state.metrics  # type: ignore[no-any-return]
+    return request.app.state.metrics
 
 
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]

@@ -51,7 +51,7 @@ async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep) ->
 @router.get("/metrics", include_in_schema=False)
 async def metrics(engine: EngineDep, metrics: MetricsDep) -> Response:
     """Prometheus text: jobs by status (counted now), step latency, worker errors."""
-    table = Job.__table__
+    table = Job.__table__  # type: ignore[attr-defined]
     async with engine.connect() as conn:
         rows = (await conn.execute(select(table.c.status, func.count()).group_by(table.c.status))).all()
     metrics.set_job_counts({status: count for status, count in rows})

@@ -47,7 +47,7 @@ def validation_errors(errors: Any) -> list[dict[str, str]]:
 
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    extra = {"errors": exc.errors} if isinstance(exc, InvalidInputError) else {}
+    extra: dict[str, Any] = {"errors": exc.errors} if isinstance(exc, InvalidInputError) else {}
     return problem_response(exc.status, exc.title, exc.detail, **extra)
 
 

@@ -28,10 +28,10 @@ from gateway.store.models import FileRecord, Job, JobEvent, Step, utcnow
 
 log = logging.getLogger(__name__)
 
-JOBS = Job.__table__
-STEPS = Step.__table__
-EVENTS = JobEvent.__table__
-FILES = FileRecord.__table__
+JOBS = Job.__table__  # type: ignore[attr-defined]
+STEPS = Step.__table__  # type: ignore[attr-defined]
+EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
+FILES = FileRecord.__table__  # type: ignore[attr-defined]
 
 _STEP_UPDATE = update(STEPS).where(
     STEPS.c.job_id == bindparam("k_job"), STEPS.c.step_id == bindparam("k_step")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.store.models import EventPublic, JobEvent, as_utc
+from gateway.store.models import EventPublic, JobEvent, utc
 
-EVENTS = JobEvent.__table__
+EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
 
 
 async def events_after(
@@ -31,7 +31,7 @@ async def events_after(
             status=row.status,
             attempt=row.attempt,
             detail=row.detail,
-            at=as_utc(row.at),
+            at=utc(row.at),
         )
         for row in rows
     ]

@@ -31,11 +31,11 @@ from gateway.store.models import (
 from gateway.store.render import new_job_public, render_jobs
 from workers.kit.contract import FileRef
 
-JOBS = Job.__table__
-STEPS = Step.__table__
-EVENTS = JobEvent.__table__
-IDEMPOTENCY = IdempotencyKey.__table__
-FILES = FileRecord.__table__
+JOBS = Job.__table__  # type: ignore[attr-defined]
+STEPS = Step.__table__  # type: ignore[attr-defined]
+EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
+IDEMPOTENCY = IdempotencyKey.__table__  # type: ignore[attr-defined]
+FILES = FileRecord.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -248,3 +248,8 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def utc(value: datetime) -> datetime:
+    """:func:`as_utc` for a column that is never NULL."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.store.db import write_tx
 from gateway.store.models import Job, JobEvent, Step, as_utc, utcnow
 
-JOBS = Job.__table__
-STEPS = Step.__table__
-EVENTS = JobEvent.__table__
+JOBS = Job.__table__  # type: ignore[attr-defined]
+STEPS = Step.__table__  # type: ignore[attr-defined]
+EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store.models import FileRecord, JobPublic, Step, StepPublic, as_utc
+from gateway.store.models import FileRecord, JobPublic, JobUsage, Step, StepPublic, as_utc, utc
 from workers.kit.contract import FileRef
 
-FILES = FileRecord.__table__
-STEPS = Step.__table__
+FILES = FileRecord.__table__  # type: ignore[attr-defined]
+STEPS = Step.__table__  # type: ignore[attr-defined]
 
 
 def file_kind(content_type: str) -> str:
@@ -108,11 +108,11 @@ async def render_jobs(conn: AsyncConnection, rows: Sequence[Any]) -> list[JobPub
             outputs=publicize(row.outputs, files),
             error=row.error,
             steps=[_step_public(step, files) for step in steps[row.id]],
-            usage={**usage_defaults, **(row.usage or {})},
-            created_at=as_utc(row.created_at),
+            usage=JobUsage(**{**usage_defaults, **(row.usage or {})}),
+            created_at=utc(row.created_at),
             started_at=as_utc(row.started_at),
             finished_at=as_utc(row.finished_at),
-            updated_at=as_utc(row.updated_at),
+            updated_at=utc(row.updated_at),
         )
         for row in rows
     ]
@@ -148,7 +148,7 @@ def new_job_public(
             )
             for step in steps
         ],
-        usage={"seconds": 0.0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0},
+        usage=JobUsage(),
         created_at=job_rows["created_at"],
         started_at=None,
         finished_at=None,
