@@ -6,13 +6,13 @@ import os
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from worker_helpers import runtime
+from worker_helpers import AppMaker, runtime
 
 from workers.kit.app import create_worker_app
 from workers.kit.backend import BackendFactory
@@ -25,9 +25,6 @@ def files_root(tmp_path: Path) -> Path:
     root = tmp_path / "files"
     root.mkdir()
     return root
-
-
-AppMaker = Callable[..., TestClient]
 
 
 @pytest.fixture

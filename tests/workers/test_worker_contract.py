@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AppMaker
 from PIL import Image
-from worker_helpers import Controls, assert_problem, fake_backends, run_body, runtime, wait_until
+from worker_helpers import AppMaker, Controls, assert_problem, fake_backends, run_body, runtime, wait_until
 
 from workers.kit.backend import Backend, BackendFactory
 from workers.kit.contract import CAPABILITIES, CAPABILITY_IO, Capability, FileRef, RunResponse, WorkerInfo

@@ -16,11 +16,10 @@ from typing import Any
 import httpx2
 import huggingface_hub
 import pytest
-from conftest import AppMaker
 from fastapi.testclient import TestClient
 from huggingface_hub.utils._http import default_client_factory
 from PIL import Image
-from worker_helpers import assert_problem, run_body
+from worker_helpers import AppMaker, assert_problem, run_body
 
 from workers.cyclegan.backends import BACKENDS as CYCLEGAN
 from workers.image.backends import BACKENDS as IMAGE

@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import AppMaker
 from fastapi.testclient import TestClient
-from worker_helpers import assert_problem, run_body
+from worker_helpers import AppMaker, assert_problem, run_body
 
 from workers.kit.settings import load_settings
 from workers.llm.backends import BACKENDS, LocalLLMBackend

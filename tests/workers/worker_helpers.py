@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from PIL import Image, ImageOps
 
 from workers.image.backends.remote import IMAGE_OPTIONS
@@ -22,6 +23,9 @@ from workers.kit.media import encode_png
 from workers.kit.settings import WorkerSettings
 from workers.kit.testing import wav_bytes
 from workers.llm.backends.remote import LLM_OPTIONS
+
+#: ``make_client(capability, backends, **settings)`` from the ``make_client`` fixture.
+AppMaker = Callable[..., TestClient]
 
 FAKE_OPTIONS: dict[str, dict[str, FieldSpec]] = {"llm": LLM_OPTIONS, "image": IMAGE_OPTIONS}
 
