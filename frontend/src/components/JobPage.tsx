@@ -92,7 +92,10 @@ function JobHeader({ job, pipeline, mode }: { job: Job; pipeline?: Pipeline; mod
         {pipeline?.title ?? job.pipeline}
       </h1>
       <div className="job-summary">
-        <StatusBadge status={job.status} />
+        <span role="status" aria-live="polite">
+          <span className="visually-hidden">Job status: </span>
+          <StatusBadge status={job.status} />
+        </span>
         <span className="muted">Started {formatTime(job.created_at)}</span>
         {total !== null ? <span className="muted">took {formatDuration(total)}</span> : null}
         {LIVE_TEXT[mode] ? (

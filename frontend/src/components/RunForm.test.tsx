@@ -144,12 +144,16 @@ describe("the form drawn from an input schema", () => {
     mockApi({
       "POST /v1/jobs": () =>
         problem(422, "Invalid inputs", "1 input is invalid", {
-          errors: [{ field: "inputs.text", message: "The prompt contains a word the model refuses." }],
+          errors: [
+            { field: "inputs.text", message: "The prompt contains a word the model refuses." },
+            { field: "count", message: "must be an integer" },
+          ],
         }),
     });
     await user.type(screen.getByRole("textbox", { name: /Prompt/ }), "hello");
     await user.click(screen.getByRole("button", { name: "Run Everything" }));
     expect(await screen.findByText("The prompt contains a word the model refuses.")).toBeInTheDocument();
+    expect(screen.getByText("Count must be an integer.", { selector: ".field-error" })).toBeInTheDocument();
     expect(screen.getByText("Some inputs need fixing")).toBeInTheDocument();
     expect(screen.getByRole("textbox", { name: /Prompt/ })).toHaveFocus();
   });

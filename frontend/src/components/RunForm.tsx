@@ -15,6 +15,12 @@ interface Props {
   onSubmitted: (job: Job) => void;
 }
 
+/** The gateway's "is required" becomes "Prompt is required."; full sentences stay as they are. */
+function sentence(title: string, message: string): string {
+  if (!/^[a-z]/.test(message)) return message;
+  return `${title} ${message}${/[.!?]$/.test(message) ? "" : "."}`;
+}
+
 function newKey(): string {
   return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(16).slice(2)}`;
 }
@@ -64,7 +70,7 @@ export function RunForm({ pipeline, from, onSubmitted }: Props) {
         const next = { ...found };
         for (const item of error.problem.errors ?? []) {
           const name = fieldOf(item.field, pipeline);
-          if (name) next[name] = item.message;
+          if (name) next[name] = sentence(pipeline.inputs[name]?.title || name, item.message);
         }
         setErrors(next);
         setProblem(friendlyProblem(error.problem));
