@@ -22,8 +22,21 @@ def _limit_malloc_arenas() -> None:
             ctypes.CDLL(name).mallopt(-8, 2)  # M_ARENA_MAX
 
 
+def _raise_open_files_limit() -> None:
+    """Each in-flight worker call holds a socket: lift the soft descriptor limit to the hard one."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard)
+            )
+
+
 def _serve() -> None:
     _limit_malloc_arenas()
+    _raise_open_files_limit()
     import uvicorn
 
     from gateway.app import create_app
