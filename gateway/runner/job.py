@@ -45,9 +45,10 @@ class RunnerContext:
 class StepFailed(Exception):
     """A step failed for good and had no fallback: the job fails."""
 
-    def __init__(self, step_id: str, title: str, detail: str) -> None:
+    def __init__(self, step_id: str, title: str, detail: str, write: Write | None = None) -> None:
         super().__init__(f"{step_id}: {title}: {detail}")
         self.step_id, self.title, self.detail = step_id, title, detail
+        self.write = write or Write("")
 
 
 class LeaseLost(Exception):
@@ -57,7 +58,7 @@ class LeaseLost(Exception):
 class JobRun:
     """One claimed job in this runner. Small on purpose: ids, inputs, step records and live step tasks."""
 
-    __slots__ = ("abort_reason", "ctx", "id", "inputs", "spec", "started_at", "steps", "tasks")
+    __slots__ = ("abort_reason", "ctx", "id", "inputs", "spec", "started_at", "steps", "tasks", "unsaved")
 
     def __init__(self, claimed: ClaimedJob, spec: PipelineSpec, ctx: RunnerContext) -> None:
         self.id = claimed.id
@@ -73,7 +74,8 @@ class JobRun:
                 record.status = "pending"
             self.steps[step.id] = record
         self.abort_reason: str | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[Write]] = set()
+        self.unsaved: list[Write] = []  # finished steps not yet committed (see _run_steps)
 
     # --- control -------------------------------------------------------------------------------------
 
@@ -114,6 +116,12 @@ class JobRun:
     # --- scheduling ----------------------------------------------------------------------------------
 
     async def _run_steps(self) -> StepFailed | None:
+        """Start steps as their inputs become ready; persist each finished step before its dependents start.
+
+        A finished step's write (``self.unsaved``) is committed together with the ``step.running`` marks
+        of the steps it unblocks — one transaction per step on the critical path — and the last ones ride
+        along with the job's final write.
+        """
         for record in self.steps.values():
             if record.status == "failed" and not record.fallback:  # failed just before a crash
                 detail = (record.error or {}).get("detail", "")
@@ -124,12 +132,12 @@ class JobRun:
         deadline = loop.time() + self._seconds_left()
         plan = self.ctx.plan(self.spec)
         while self.abort_reason is None:
-            for step, needs in plan:
-                if step.id in started or not needs <= done:
-                    continue
-                started.add(step.id)
-                task = asyncio.create_task(self._run_step(step), name=step.id)
-                self.tasks.add(task)
+            ready = [step for step, needs in plan if step.id not in started and needs <= done]
+            if ready:
+                await self._start(ready)
+                started.update(step.id for step in ready)
+            elif self.unsaved and self.tasks:  # others still run: make the finished results durable now
+                await self._durable(self._take_unsaved())
             if not self.tasks:
                 return None
             finished, _ = await asyncio.wait(
@@ -144,10 +152,39 @@ class JobRun:
                     continue
                 if (exc := task.exception()) is not None:
                     if isinstance(exc, StepFailed):
+                        self.unsaved.append(exc.write)
                         return exc
                     raise exc
+                self.unsaved.append(task.result())
                 done.add(task.get_name())
         return None
+
+    async def _start(self, ready: list[StepSpec]) -> None:
+        """Mark ``ready`` steps running (with any unsaved results: durably), then launch them."""
+        now = utcnow()
+        write = self._take_unsaved()
+        for step in ready:
+            record = self.steps[step.id]
+            self._begin_attempt(record, now)
+            write.steps.append(record.row())
+            write.events.append(
+                event("step.running", now, step_id=record.id, status="running", attempt=record.attempts)
+            )
+        if write.files or any(row["status"] != "running" for row in write.steps):
+            await self._durable(write)
+        else:
+            self.ctx.writer.submit(write)  # only running marks: a crash may lose them harmlessly
+        for step in ready:
+            self.tasks.add(asyncio.create_task(self._run_step(step), name=step.id))
+
+    def _take_unsaved(self) -> Write:
+        merged = Write(self.id)
+        for write in self.unsaved:
+            merged.steps += write.steps
+            merged.events += write.events
+            merged.files += write.files
+        self.unsaved.clear()
+        return merged
 
     def _seconds_left(self) -> float:
         elapsed = (utcnow() - self.started_at).total_seconds()
@@ -166,7 +203,8 @@ class JobRun:
 
     # --- one step ------------------------------------------------------------------------------------
 
-    async def _run_step(self, step: StepSpec) -> None:
+    async def _run_step(self, step: StepSpec) -> Write:
+        """Call the worker (with retries); return the step's final write, or raise StepFailed."""
         record = self.steps[step.id]
         try:
             context = self._context()
@@ -182,8 +220,11 @@ class JobRun:
         settings = self.ctx.settings
         max_attempts = step.max_attempts or settings.default_max_attempts
         timeout = step.timeout_seconds or settings.step_timeout_seconds
+        first = True
         while True:
-            self._mark_running(record)
+            if not first:  # the first attempt was marked running by _start
+                self._mark_running(record)
+            first = False
             began = time.perf_counter()
             try:
                 response = await self.ctx.client.run(step.worker, request, time_limit=timeout)
@@ -197,12 +238,16 @@ class JobRun:
             self.ctx.metrics.observe_step(step.worker, "ok", time.perf_counter() - began)
             return await self._step_succeeded(step, record, response)
 
-    def _mark_running(self, record: StepRecord) -> None:
-        now = utcnow()
+    @staticmethod
+    def _begin_attempt(record: StepRecord, now: datetime) -> None:
         record.attempts += 1
         record.status = "running"
         record.started_at = record.started_at or now
         record.error = None
+
+    def _mark_running(self, record: StepRecord) -> None:
+        now = utcnow()
+        self._begin_attempt(record, now)
         running = event("step.running", now, step_id=record.id, status="running", attempt=record.attempts)
         self.ctx.writer.submit(Write(self.id, steps=[record.row()], events=[running]))
 
@@ -234,7 +279,7 @@ class JobRun:
             record.duration_ms = round((now - record.started_at) / timedelta(milliseconds=1), 3)
         return now
 
-    async def _step_succeeded(self, step: StepSpec, record: StepRecord, response: RunResponse) -> None:
+    async def _step_succeeded(self, step: StepSpec, record: StepRecord, response: RunResponse) -> Write:
         try:
             files = output_files(self.id, step.id, response.outputs, utcnow())
         except ValueError as exc:
@@ -245,11 +290,11 @@ class JobRun:
         record.backend, record.model = response.usage.provider, response.usage.model
         record.placeholder = response.placeholder
         succeeded = event("step.succeeded", now, step_id=step.id, status="succeeded", attempt=record.attempts)
-        await self._durable(Write(self.id, steps=[record.row()], events=[succeeded], files=files))
+        return Write(self.id, steps=[record.row()], events=[succeeded], files=files)
 
     async def _step_failed(
         self, step: StepSpec, record: StepRecord, title: str, detail: str, *, retryable: bool
-    ):
+    ) -> Write:
         now = self._finished(record, "failed")
         record.error = {"title": title, "detail": detail, "retryable": retryable}
         note = f"{title}: {detail}"
@@ -263,9 +308,10 @@ class JobRun:
         failed = event(
             "step.failed", now, step_id=step.id, status="failed", attempt=record.attempts, detail=note
         )
-        await self._durable(Write(self.id, steps=[record.row()], events=[failed]))
+        write = Write(self.id, steps=[record.row()], events=[failed])
         if not record.fallback:
-            raise StepFailed(step.id, title, detail)
+            raise StepFailed(step.id, title, detail, write)
+        return write
 
     async def _durable(self, write: Write) -> None:
         if not await self.ctx.writer.write(write):
@@ -291,7 +337,8 @@ class JobRun:
         skipped_title: str | None = None,
     ) -> None:
         now = utcnow()
-        steps, events = [], []
+        final = self._take_unsaved()  # the last finished steps ride along with the job's final row
+        steps, events = final.steps, final.events
         for record in self.steps.values():
             if record.status in ("pending", "running"):
                 if record.status == "running" and skipped_title:
@@ -318,5 +365,6 @@ class JobRun:
             "lease_owner": None,
             "lease_expires_at": None,
         }
-        if await self.ctx.writer.write(Write(self.id, steps=steps, events=events, job=job)):
+        final.job = job
+        if await self.ctx.writer.write(final):
             self.ctx.metrics.jobs_finished.labels(status).inc()
