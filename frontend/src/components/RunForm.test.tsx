@@ -67,7 +67,7 @@ describe("the form drawn from an input schema", () => {
     await user.upload(picker, makeFile("cat.gif", "image/gif", [0x47, 0x49, 0x46, 0x38]));
     expect(await screen.findByText("“cat.gif” is a GIF file. Please choose a PNG or JPEG image.")).toBeInTheDocument();
     await user.upload(picker, makeFile("huge.png", "image/png", MAGIC.png, 4096));
-    expect(await screen.findByText(/“huge.png” is 4 KB, larger than the 2 KB limit/)).toBeInTheDocument();
+    expect(await screen.findByText(/“huge.png” is 4.1 KB, larger than the 2 KB limit/)).toBeInTheDocument();
     await user.upload(picker, makeFile("cat.png", "image/png", MAGIC.png, 100));
     expect(await screen.findByRole("img", { name: "Preview of cat.png" })).toBeInTheDocument();
     expect(screen.queryByText(/larger than/)).not.toBeInTheDocument();

@@ -13,7 +13,7 @@ describe("checkFile", () => {
 
   it("refuses a file over max_bytes, naming both sizes", async () => {
     const message = await checkFile(photo, makeFile("big.png", "image/png", MAGIC.png, 5000));
-    expect(message).toContain("“big.png” is 4.9 KB, larger than the 2 KB limit");
+    expect(message).toContain("“big.png” is 5 KB, larger than the 2 KB limit");
     expect(message).toContain("choose a smaller image");
   });
 
