@@ -8,7 +8,8 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 #: How long a SQLite writer waits for the lock before failing (ms).
@@ -62,8 +63,20 @@ async def write_tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         async with engine.begin() as conn:
             yield conn
         return
+    async with write_lock(engine), engine.begin() as conn:
+        yield conn
+
+
+def write_lock(engine: AsyncEngine) -> asyncio.Lock:
+    """The FIFO lock every SQLite writer of this process takes (see :func:`write_tx`)."""
     lock = _WRITE_LOCKS.get(engine)
     if lock is None:
         lock = _WRITE_LOCKS[engine] = asyncio.Lock()
-    async with lock, engine.begin() as conn:
-        yield conn
+    return lock
+
+
+def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+    """A blocking twin of a SQLite engine (same file, same pragmas), for whole transactions in one thread hop."""
+    twin = sa_create_engine(engine.url.set(drivername="sqlite"), pool_size=1, max_overflow=2)
+    event.listen(twin, "connect", _sqlite_pragmas)
+    return twin
