@@ -77,6 +77,7 @@ class Runner:
         for run, _ in list(self.active.values()):
             run.abort("shutdown")
         await asyncio.gather(*(task for _, task in list(self.active.values())), return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.writer.stop()
         with contextlib.suppress(Exception):
             await queue.release_leases(self._engine, owner=self.owner)
@@ -171,17 +172,29 @@ class Runner:
     def _job_done(self, task: asyncio.Task[None]) -> None:
         job_id = task.get_name().removeprefix("job-")
         entry = self.active.pop(job_id, None)
-        if entry is not None and entry[0].abort_reason == "lost":
-            # Defensive: should the lease still be ours after all, hand the job back instead of holding it.
-            release = queue.release_lease(self._engine, owner=self.owner, job_id=job_id)
-            releasing = asyncio.create_task(release)
+        crashed = not task.cancelled() and task.exception() is not None
+        if crashed:
+            log.error(
+                "job %s crashed in the runner: %r; handing it back to the queue", job_id, task.exception()
+            )
+        if crashed or (entry is not None and entry[0].abort_reason == "lost"):
+            # Hand the job back (a no-op when another runner holds it) rather than renewing a lease on a
+            # job nobody here is running any more.
+            releasing = asyncio.create_task(
+                queue.release_lease(self._engine, owner=self.owner, job_id=job_id)
+            )
             self._background.add(releasing)
             releasing.add_done_callback(self._background.discard)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error(
-                "job %s crashed in the runner: %r (its lease will expire and it will be retried)", job_id, exc
-            )
         self._wake.set()
+
+    async def _release_later(self, job_id: str, *, delay: float) -> None:
+        """Put a job back in the queue, after ``delay`` (so a job that crashes the runner cannot spin)."""
+        if delay:
+            await self._pause(delay)
+        try:
+            await queue.release_lease(self._engine, owner=self.owner, job_id=job_id)
+        except Exception:
+            log.exception("could not hand job %s back; its lease will expire instead", job_id)
 
     async def _unknown_pipeline(self, job: ClaimedJob) -> None:
         now = utcnow()
