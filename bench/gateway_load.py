@@ -126,10 +126,14 @@ class Probe:
         rows = self.query("SELECT status FROM jobs WHERE id = ?", (job_id,))
         return rows[0][0] if rows else None
 
-    def job_times(self) -> list[tuple[str, float, float | None, float | None]]:
-        """(status, created, started, finished) for every job."""
-        rows = self.query("SELECT status, created_at, started_at, finished_at FROM jobs")
-        return [(s, _parse_ts(c) or 0.0, _parse_ts(st), _parse_ts(f)) for s, c, st, f in rows]
+    def job_times(self, ids: set[str] | None = None) -> list[tuple[str, float, float | None, float | None]]:
+        """(status, created, started, finished) for every job (or only those in ``ids``)."""
+        rows = self.query("SELECT id, status, created_at, started_at, finished_at FROM jobs")
+        return [
+            (s, _parse_ts(c) or 0.0, _parse_ts(st), _parse_ts(f))
+            for i, s, c, st, f in rows
+            if ids is None or i in ids
+        ]
 
     def steps_of(self, job_id: str) -> list[dict[str, Any]]:
         rows = self.query(
@@ -305,21 +309,6 @@ def submit_rate(
 # --- (b) 3-step pipelines per second ------------------------------------------------------------------------
 
 
-def _rates_from_db(probe: Probe, t_submit_start: float) -> dict[str, Any]:
-    times = probe.job_times()
-    finished = [f for _, _, _, f in times if f is not None]
-    started = [s for _, _, s, _ in times if s is not None]
-    n = len(times)
-    ok = sum(1 for s, *_ in times if s == "succeeded")
-    t_last = max(finished)
-    return {
-        "jobs": n,
-        "succeeded": ok,
-        "submit_inclusive_per_s": n / (t_last - t_submit_start),
-        "runner_span_per_s": n / (t_last - min(started)),
-    }
-
-
 def throughput(
     base: Path, kind: str, n: int = 2000, rounds: int = 3, profile_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -354,8 +343,9 @@ def throughput(
                     cpu = gw.cpu_seconds() - cpu0
                     if spy is not None:
                         procs.stop(spy)
-                    times = [t for t in probe.job_times() if t[1] >= res.t_start - 0.5]
+                    times = probe.job_times(set(res.ids))
                     finished = [t[3] for t in times if t[3] is not None]
+                    span = (max(finished) - res.t_start) if finished else float("nan")
                     row["all"] = {
                         "submitted": len(res.ids),
                         "submit_errors": res.errors,
@@ -364,7 +354,8 @@ def throughput(
                         "succeeded": sum(1 for t in times if t[0] == "succeeded"),
                         "submit_seconds": res.t_end - res.t_start,
                         "submit_per_s": len(res.ids) / (res.t_end - res.t_start),
-                        "completed_per_s": len(res.ids) / (max(finished) - res.t_start) if finished else 0.0,
+                        "completed_per_s": len(finished) / span if finished else 0.0,
+                        "gateway_cpu_busy": cpu / (t_seen - res.t_start),
                         "after_submit_per_s": _after_submit_rate(times, res.t_end),
                         "seen_seconds": t_seen - res.t_start,
                         "gateway_cpu_ms_per_job": 1000 * cpu / max(1, len(res.ids)),
@@ -413,6 +404,7 @@ def throughput(
         "after_submit_per_s": med(r["all"]["after_submit_per_s"] for r in rounds_out),
         "runner_per_s": med(r["runner"]["runner_per_s"] for r in rounds_out),
         "gateway_cpu_ms_per_job": med(r["all"]["gateway_cpu_ms_per_job"] for r in rounds_out),
+        "gateway_cpu_busy": med(r["all"]["gateway_cpu_busy"] for r in rounds_out),
         "failed_or_missing": sum(
             r["all"]["submitted"] - r["all"]["succeeded"] + r["runner"]["queued"] - r["runner"]["succeeded"]
             for r in rounds_out
@@ -552,27 +544,37 @@ def latency(
 
 
 def memory(
-    base: Path, kind: str = "sqlite", n: int = 10_000, delay: float = 5.0, watch: float = 150.0
+    base: Path,
+    kind: str = "sqlite",
+    n: int = 10_000,
+    delay: float = 5.0,
+    watch: float = 150.0,
+    concurrency: int | None = None,
 ) -> dict[str, Any]:
     """Queue ``n`` jobs (straight into the database), then start the measured gateway (role=all) against a worker that answers
     after ``delay`` s, and sample its RSS (process + children) until every job is terminal (or ``watch`` s).
 
-    The gateway may hold all of them at once (runner concurrency and worker connections raised to ``n``);
+    ``concurrency`` sets the runner's concurrency and worker connections (None = the gateway's defaults);
     the report says how many calls the worker actually held at once and how many jobs were running."""
     log_dir = base / "logs"
-    out: dict[str, Any] = {"jobs": n, "worker_delay_s": delay}
+    out: dict[str, Any] = {"jobs": n, "worker_delay_s": delay, "runner_concurrency": concurrency or "default"}
     with Procs(log_dir) as procs:
-        worker_url = start_fake_worker(procs, "fake-worker-slow", delay=delay)
+        worker_url = start_fake_worker(procs, f"fake-worker-slow-{concurrency or 'default'}", delay=delay)
         root = make_root(base, f"mem-{kind}")
         with database(kind, root) as db_url:
-            extra = {"MODALINE_RUNNER_CONCURRENCY": str(n), "MODALINE_WORKER_MAX_CONNECTIONS": str(n)}
+            extra = {}
+            if concurrency:
+                extra = {
+                    "MODALINE_RUNNER_CONCURRENCY": str(concurrency),
+                    "MODALINE_WORKER_MAX_CONNECTIONS": str(concurrency),
+                }
             env = Env(root, db_url, worker_url, log_dir, extra)
             t_fill = time.monotonic()
             queued = fill_queue(db_url, n)
             out["fill_seconds"] = time.monotonic() - t_fill
             out["queued"] = len(queued)
             probe = Probe(db_url)
-            _, gw = start_gateway(procs, env, "all", "gateway-mem")
+            _, gw = start_gateway(procs, env, "all", f"gateway-mem-{concurrency or 'default'}")
             out["rss_idle_mb"] = gw.rss_bytes() / 2**20
             peak = peak_inflight = peak_running = done = 0
             t0 = time.monotonic()
