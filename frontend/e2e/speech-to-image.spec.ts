@@ -12,6 +12,8 @@ test("turns an uploaded recording into a transcript and a (placeholder) picture"
   // A player to listen before sending.
   await expect(page.getByLabel("Listen to speech.wav")).toBeVisible();
   await submit(page, spec.title);
+  // Followed over the gateway's event stream while it runs.
+  await expect(page.locator(".live-live")).toHaveText("Live");
   await expect(page.getByRole("list", { name: "Steps" }).getByRole("listitem")).toHaveCount(spec.steps.length);
   await snapshot(page, "running-job");
   await waitForStatus(page, "Done");
