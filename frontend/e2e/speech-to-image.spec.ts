@@ -45,6 +45,25 @@ test("turns an uploaded recording into a transcript and a (placeholder) picture"
   await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
   await transcript.getByRole("button", { name: /Copy/ }).click();
   await expect(transcript.getByRole("button", { name: /Copied/ })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toMatch(/apple/i);
+
+  // Run again with the same recording: the stored file is reused, nothing is uploaded again.
+  const first = page.url();
+  await page.getByRole("link", { name: "Run again with the same inputs" }).click();
+  await expect(page.getByText("File from the earlier run")).toBeVisible();
+  await expect(page.getByLabel(/^Listen to/)).toHaveAttribute("src", /\/v1\/files\//);
+  const uploads: string[] = [];
+  page.on("request", (sent) => {
+    if (sent.method() === "POST" && sent.url().endsWith("/v1/files")) uploads.push(sent.url());
+  });
+  await submit(page, spec.title);
+  expect(page.url()).not.toBe(first);
+  expect(uploads).toEqual([]);
+  await expect(page.locator(".job-summary .status")).toHaveText(/Waiting|Running|Done/);
+  const again = await (await request.get(`/v1/jobs/${page.url().split("#/jobs/")[1]}`)).json();
+  const before = await (await request.get(`/v1/jobs/${first.split("#/jobs/")[1]}`)).json();
+  expect(again.inputs.audio.id).toBe(before.inputs.audio.id);
+  await request.post(`/v1/jobs/${again.id}/cancel`);
 });
 
 test("explains, before uploading anything, that a text file renamed .wav is not audio", async ({ page, request }, testInfo) => {
