@@ -40,3 +40,15 @@ test("runs text to speech and plays the spoken result", async ({ page, request }
   await waitForStatus(page, "Done", 20_000);
   await snapshot(page, "results-text-to-speech");
 });
+
+test("keeps following a job by polling when the event stream is cut", async ({ page, request }) => {
+  const spec = await pipeline(request, "text_to_speech");
+  // A proxy that drops the stream: every connection to the events endpoint fails.
+  await page.route("**/v1/jobs/*/events", (route) => route.abort("connectionreset"));
+  await openPipeline(page, spec.title);
+  await page.getByRole("textbox", { name: new RegExp(spec.inputs.text.title) }).fill("Polling still gets me there.");
+  await submit(page, spec.title);
+  await expect(page.locator(".live-polling")).toHaveText("Checking every second");
+  await waitForStatus(page, "Done");
+  await expect(page.getByRole("region", { name: "Results" }).locator("audio")).toHaveAttribute("src", /\/v1\/files\//);
+});
