@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.db import sync_sqlite_engine, write_lock, write_tx
 from gateway.store.models import FileRecord, Job, JobEvent, Step, utcnow
+from gateway.store.queue import lock_in_id_order
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +156,12 @@ class GroupWriter:
         return owned
 
     def _fence(self, job_ids: list[str]) -> Any:
-        return (
-            update(JOBS)
-            .where(JOBS.c.id.in_(job_ids), JOBS.c.lease_owner == self._owner)
-            .values(updated_at=utcnow())
-            .returning(JOBS.c.id)
+        # Lock in id order (like renew_leases) so the heartbeat and this writer can never deadlock.
+        mine = lock_in_id_order(
+            select(JOBS.c.id).where(JOBS.c.id.in_(job_ids), JOBS.c.lease_owner == self._owner),
+            self._engine.dialect.name,
         )
+        return update(JOBS).where(JOBS.c.id.in_(mine)).values(updated_at=utcnow()).returning(JOBS.c.id)
 
     def _statements(self, writes: list[Write]) -> list[tuple[Any, list[dict[str, Any]]]]:
         """The statements (each with its executemany rows) that apply ``writes``, in a safe order."""

@@ -37,6 +37,14 @@ class ClaimedJob:
     steps: dict[str, Any]  # step id → steps row
 
 
+def lock_in_id_order(query: Any, dialect: str) -> Any:
+    """On PostgreSQL, lock the selected job rows in id order: two statements of one runner that both
+    lock many of its rows (lease renewal, the group writer's fence) then queue instead of deadlocking."""
+    if dialect == "postgresql":
+        return query.order_by(JOBS.c.id).with_for_update()
+    return query
+
+
 async def _claim(
     engine: AsyncEngine, *, owner: str, lease_seconds: float, limit: int, expired: bool
 ) -> list[ClaimedJob]:
@@ -102,9 +110,12 @@ async def claim_expired(
 async def renew_leases(engine: AsyncEngine, *, owner: str, lease_seconds: float) -> set[str]:
     """Extend every lease this runner holds; returns the ids it still holds (others were taken over)."""
     now = utcnow()
+    mine = lock_in_id_order(
+        select(JOBS.c.id).where(JOBS.c.lease_owner == owner, JOBS.c.status == "running"), engine.dialect.name
+    )
     stmt = (
         update(JOBS)
-        .where(JOBS.c.lease_owner == owner, JOBS.c.status == "running")
+        .where(JOBS.c.id.in_(mine))
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
         .returning(JOBS.c.id)
     )
