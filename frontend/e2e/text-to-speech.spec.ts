@@ -35,10 +35,15 @@ test("runs text to speech and plays the spoken result", async ({ page, request }
   expect(played).toBeGreaterThan(0.2);
   await expect(results.getByRole("link", { name: /Download/ })).toHaveAttribute("download", /\.wav$/);
 
-  // The job has its own URL: reloading it shows the same finished job.
-  await page.goto(`/#/jobs/${id}`);
-  await waitForStatus(page, "Done", 20_000);
-  await snapshot(page, "results-text-to-speech");
+  // The job has its own URL: opened afresh in another tab, it shows the same finished job.
+  const fresh = await page.context().newPage();
+  await fresh.goto(`/#/jobs/${id}`);
+  await waitForStatus(fresh, "Done", 20_000);
+  await expect(fresh.getByRole("region", { name: "Results" }).locator("audio")).toHaveAttribute(
+    "src",
+    (await audio.getAttribute("src"))!,
+  );
+  await snapshot(fresh, "results-text-to-speech");
 });
 
 test("keeps following a job by polling when the event stream is cut", async ({ page, request }) => {

@@ -33,7 +33,6 @@ export function RunForm({ pipeline, from, onSubmitted }: Props) {
   const [busy, setBusy] = useState<string | null>(null);
   // One key per set of values: a retried submit of the same values returns the same job.
   const key = useRef(newKey());
-  const form = useRef<HTMLFormElement>(null);
   const idOf = (name: string) => `input-${name}`;
 
   function setValue(name: string, value: FieldValue) {
@@ -85,7 +84,7 @@ export function RunForm({ pipeline, from, onSubmitted }: Props) {
 
   const invalid = Object.entries(errors).filter(([, message]) => message);
   return (
-    <form ref={form} className="run-form" onSubmit={onSubmit} noValidate aria-busy={busy ? true : undefined}>
+    <form className="run-form" onSubmit={onSubmit} noValidate aria-busy={busy ? true : undefined}>
       {invalid.length > 1 ? (
         <div className="error-summary" role="alert">
           <p>Please fix {invalid.length} things before sending:</p>
