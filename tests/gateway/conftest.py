@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from gateway_fakes import FakeWorker
+from gateway_helpers import PIPELINES_FIXTURE
 
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.store import create_engine, migrate
 
-PIPELINES_FIXTURE = Path(__file__).with_name("pipelines_fixture")
 PG_ADMIN = os.environ.get("MODALINE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TABLES = ("idempotency_keys", "job_events", "steps", "files", "jobs")
 

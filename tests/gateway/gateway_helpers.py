@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+#: Test pipelines (chain, fanout, optional, quick, jobtimeout) loaded on top of the built-in ones.
+PIPELINES_FIXTURE = Path(__file__).with_name("pipelines_fixture")
 
 
 async def wait_for_job(

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PIPELINES_FIXTURE
 from gateway_fakes import Behaviour, FakeWorker
-from gateway_helpers import GatewayProcess, wait_for_job
+from gateway_helpers import PIPELINES_FIXTURE, GatewayProcess, wait_for_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
