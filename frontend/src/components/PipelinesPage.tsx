@@ -8,7 +8,13 @@ import { ProblemBox } from "./ProblemBox";
 
 const TYPE_ICONS: Record<string, string> = { text: "¶", image: "▣", audio: "♪" };
 
-function Kinds({ label, fields }: { label: string; fields: Record<string, { type: string; title: string }> }) {
+function Kinds({
+  label,
+  fields,
+}: {
+  label: string;
+  fields: Record<string, { type: string; title: string; required?: boolean }>;
+}) {
   return (
     <div className="io">
       <span className="io-label">{label}</span>
@@ -17,6 +23,7 @@ function Kinds({ label, fields }: { label: string; fields: Record<string, { type
           <li key={name} className={`chip chip-${field.type}`}>
             <span aria-hidden="true">{TYPE_ICONS[field.type] ?? "•"} </span>
             {field.title || name}
+            {field.required === false ? <span className="muted"> (optional)</span> : null}
           </li>
         ))}
       </ul>
