@@ -37,6 +37,7 @@ def _last_seen(header: str | None) -> int:
 async def _stream(
     engine: AsyncEngine, notifier: Notifier, job_id: str, after: int, poll: float
 ) -> AsyncIterator[ServerSentEvent]:
+    terminal = False
     while True:
         events = await events_after(engine, job_id=job_id, after=after)
         for event in events:
@@ -44,9 +45,14 @@ async def _stream(
             yield ServerSentEvent(data=event.model_dump_json(), event=event.type, id=str(event.seq))
             if event.type in _TERMINAL_EVENTS:
                 return
-        if not events and is_terminal(await job_status(engine, job_id=job_id)):
-            return  # resumed after the terminal event: nothing more will come
-        if not events:
+        if events:
+            continue
+        if terminal:
+            return  # the job had finished before that (empty) read: nothing more will come
+        # Read the status, then the events once more: a job that finished between the two reads has its
+        # terminal event (written in the same transaction as its status) in the second one.
+        terminal = is_terminal(await job_status(engine, job_id=job_id))
+        if not terminal:
             await notifier.wait(job_id, poll)
 
 
