@@ -36,6 +36,11 @@ class ConflictError(GatewayError):
     title = "Conflict"
 
 
+class PayloadTooLargeError(GatewayError):
+    status = 413
+    title = "Request too large"
+
+
 class InvalidInputError(GatewayError):
     """The request is well-formed but its values are wrong; ``errors`` lists each ``{field, message}``."""
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.api.problems import validation_errors
-from gateway.errors import InvalidInputError
+from gateway.errors import InvalidInputError, PayloadTooLargeError
 from gateway.files import MultipartForm, StoredFile, delete_stored, receive_multipart
 from gateway.pipelines import PipelineRegistry, PipelineSpec, validate_job_inputs
 from gateway.settings import Settings
@@ -66,7 +66,7 @@ def _pipeline(registry: PipelineRegistry, name: str) -> PipelineSpec:
 async def parse_json(request: Request, *, engine: AsyncEngine, registry: PipelineRegistry) -> Submission:
     """``{"pipeline", "inputs"}`` with file inputs given as ids of earlier uploads."""
     try:
-        body = JobCreate.model_validate_json(await request.body())
+        body = JobCreate.model_validate_json(await _capped_body(request))
     except ValidationError as exc:
         errors = validation_errors(exc.errors())
         raise InvalidInputError(
@@ -76,6 +76,26 @@ async def parse_json(request: Request, *, engine: AsyncEngine, registry: Pipelin
     inputs = dict(body.inputs)
     files = await _resolve_file_ids(spec, inputs, engine)
     return Submission(spec, validate_job_inputs(spec, inputs), files=files)
+
+
+#: A JSON create request carries text and file ids, never file bytes: anything bigger is a mistake.
+MAX_JSON_BYTES = 2 * 1024 * 1024
+
+
+async def _capped_body(request: Request) -> bytes:
+    """The request body, refusing (413) more than :data:`MAX_JSON_BYTES` without reading it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise PayloadTooLargeError(
+            f"a JSON job request may be at most {MAX_JSON_BYTES} bytes; upload files first"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise PayloadTooLargeError(f"a JSON job request may be at most {MAX_JSON_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _resolve_file_ids(
