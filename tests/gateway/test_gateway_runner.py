@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from gateway_fakes import Behaviour
-from gateway_helpers import submit, wait_for_job
+from gateway_helpers import free_port, submit, wait_for_job
 from sqlalchemy import select, update
 
 from gateway.runner.writer import GroupWriter, Write
@@ -165,3 +165,15 @@ async def test_many_concurrent_jobs_all_finish_once(gateway, fake_worker):
     assert all(r["status"] == "succeeded" for r in results)
     assert all(count == 1 for count in fake_worker.calls.values()) and len(fake_worker.calls) == 120
     assert fake_worker.max_in_flight > 1
+
+
+async def test_unreachable_worker_is_retried_then_fails_with_a_clear_error(make_gateway):
+    gateway = await make_gateway(llm_url=f"http://127.0.0.1:{free_port()}", retry_cap_seconds=0.05)
+    done = await wait_for_job(gateway, (await submit(gateway, "chain", text="x"))["id"])
+    assert done["status"] == "failed"
+    one = step(done, "one")
+    assert (
+        one["attempts"] == 3 and one["error"]["title"] == "Worker unreachable" and one["error"]["retryable"]
+    )
+    metrics = (await gateway.get("/metrics")).text
+    assert 'modaline_worker_errors_total{retryable="true",worker="llm"} 3.0' in metrics
