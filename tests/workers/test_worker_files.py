@@ -137,6 +137,24 @@ def test_truncated_wav_is_refused(make_file: Maker) -> None:
         probe_audio(make_file(wav_bytes(1.0)[:5000]), name="audio", max_seconds=10)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"RIFF\x24\x00\x00\x00WAVE" + bytes(range(256)) * 8,  # header, then a chunk that runs past the end
+        b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00"
+        + struct.pack("<HHIIHH", 1, 1, 8000, 16000, 0, 0)
+        + b"data\x10\x00\x00\x00"
+        + bytes(16),  # zero sample width
+        b"RIFF\x24\x00\x00\x00WAVEfmt \x04\x00",  # fmt chunk cut short
+    ],
+    ids=["chunk-past-end", "zero-sample-width", "short-fmt"],
+)
+def test_damaged_wav_is_refused_as_bad_input(data: bytes, make_file: Maker) -> None:
+    """A RIFF/WAVE header with a broken body is the sender's mistake (422), never a worker crash (500)."""
+    with pytest.raises(InvalidInput):
+        probe_audio(make_file(data), name="audio", max_seconds=10)
+
+
 def test_non_audio_is_refused(make_file: Maker) -> None:
     with pytest.raises(InvalidInput, match="not an audio file"):
         probe_audio(make_file(b"hello, I am text"), name="audio", max_seconds=10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,9 @@ def _wav_seconds(path: Path, *, name: str) -> float | None:
             frames = 0
             while chunk := wav.readframes(65536):
                 frames += len(chunk) // (wav.getsampwidth() * wav.getnchannels())
-    except (wave.Error, EOFError):
+    except (wave.Error, EOFError, RuntimeError, struct.error, ValueError, ZeroDivisionError):
+        # The stdlib reader fails in many ways on damaged or exotic headers (RuntimeError from a chunk seek past
+        # the end, struct.error on short chunks, ZeroDivisionError on a zero sample width): let PyAV judge it.
         return None
     if rate <= 0:
         return None
