@@ -53,8 +53,10 @@ format: install
 bench: install
 	$(PY) -m bench
 
+# Write the gateway's OpenAPI for the UI and regenerate the UI's typed client from it.
 openapi: install
 	$(PY) -m gateway openapi > frontend/openapi.json
+	$(MAKE) -C frontend gen-api
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist
