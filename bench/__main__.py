@@ -175,6 +175,19 @@ def report(res: dict[str, Any]) -> str:
                 _verdict(None if r_ratio is None else r_ratio >= target),
             )
         )
+        if tp.get("split_completed_per_s"):
+            s_ratio = tp["split_completed_per_s"] / celery_rate if celery_rate else None
+            s_bad = tp["split_failed"] + tp["split_submit_errors"]
+            rows.append(
+                (
+                    f"(b) 3-step jobs/s {kind}, submit-inclusive, api + runner processes",
+                    f"{_fmt(tp['split_completed_per_s'], 1)}"
+                    + (f" = {s_ratio:.2f}x Celery" if s_ratio else "")
+                    + (f", {s_bad} failed" if s_bad else ""),
+                    f">= {target:.0f}x Celery",
+                    _verdict(None if s_ratio is None else s_ratio >= target and not s_bad),
+                )
+            )
         rows.append(
             (
                 f"    {kind}: submit phase req/s | gateway CPU ms/job (busy) | failed",

@@ -310,7 +310,7 @@ def submit_rate(
 
 
 def throughput(
-    base: Path, kind: str, n: int = 2000, rounds: int = 3, profile_dir: Path | None = None
+    base: Path, kind: str, n: int = 2000, rounds: int = 3, profile_dir: Path | None = None, split: bool = True
 ) -> dict[str, Any]:
     """Per round: (1) role=all: submit ``n`` jobs as fast as possible, time until all are terminal;
     (2) runner-only: queue ``n`` jobs straight into the database, then start role=runner and time the drain."""
@@ -364,7 +364,7 @@ def throughput(
                     probe.close()
                     procs.stop(gw)
             shutil.rmtree(root, ignore_errors=True)
-            # (2) runner-only: fill the queue through the API, then drain it with a runner-only process.
+            # (2) runner-only: fill the queue straight into the database, then drain it with a runner process.
             root = make_root(base, f"tp-{kind}-runner")
             with database(kind, root) as db_url:
                 env = Env(root, db_url, worker_url, log_dir)
@@ -394,6 +394,42 @@ def throughput(
                     probe.close()
                     procs.stop(rn)
             shutil.rmtree(root, ignore_errors=True)
+            # (3) split: the same burst through an API-only process, executed by a runner-only process
+            # (two processes, as Celery's client and worker are; MODALINE_ROLE=api / runner).
+            if split:
+                root = make_root(base, f"tp-{kind}-split")
+                with database(kind, root) as db_url:
+                    env = Env(root, db_url, worker_url, log_dir)
+                    url, api = start_gateway(procs, env, "api", f"gateway-split-api-{kind}-{r}")
+                    rn = procs.start(
+                        f"gateway-split-runner-{kind}-{r}",
+                        [PY, "-m", "gateway", "serve"],
+                        env=env.gateway_env("runner", free_port()),
+                    )
+                    probe = Probe(db_url)
+                    try:
+                        warm = submit_jobs(url + "/v1/jobs", [JOB_BODY] * 50)
+                        wait_terminal(probe, len(warm.ids), 60, rn)
+                        warm_count = probe.terminal_count()
+                        res = submit_jobs(url + "/v1/jobs", bodies)
+                        wait_terminal(probe, warm_count + len(res.ids), 300, rn)
+                        times = probe.job_times(set(res.ids))
+                        finished = [t[3] for t in times if t[3] is not None]
+                        row["split"] = {
+                            "submitted": len(res.ids),
+                            "submit_errors": res.errors,
+                            "first_error": res.first_error,
+                            "succeeded": sum(1 for t in times if t[0] == "succeeded"),
+                            "submit_per_s": len(res.ids) / (res.t_end - res.t_start),
+                            "completed_per_s": len(finished) / (max(finished) - res.t_start)
+                            if finished
+                            else 0.0,
+                        }
+                    finally:
+                        probe.close()
+                        procs.stop(rn)
+                        procs.stop(api)
+                shutil.rmtree(root, ignore_errors=True)
             rounds_out.append(row)
     med = statistics.median
     return {
@@ -403,6 +439,11 @@ def throughput(
         "submit_per_s": med(r["all"]["submit_per_s"] for r in rounds_out),
         "after_submit_per_s": med(r["all"]["after_submit_per_s"] for r in rounds_out),
         "runner_per_s": med(r["runner"]["runner_per_s"] for r in rounds_out),
+        "split_completed_per_s": med(r["split"]["completed_per_s"] for r in rounds_out) if split else None,
+        "split_failed": sum(r["split"]["submitted"] - r["split"]["succeeded"] for r in rounds_out)
+        if split
+        else 0,
+        "split_submit_errors": sum(r["split"]["submit_errors"] for r in rounds_out) if split else 0,
         "gateway_cpu_ms_per_job": med(r["all"]["gateway_cpu_ms_per_job"] for r in rounds_out),
         "gateway_cpu_busy": med(r["all"]["gateway_cpu_busy"] for r in rounds_out),
         "failed_or_missing": sum(
