@@ -2,7 +2,8 @@
 
 Used where the queue's content matters but the submit path is not what is measured (the runner-only drain
 and the 10,000-jobs memory run); the API's submit rate is measured separately over HTTP. The rows come from
-``gateway.store.jobs._insert_job`` itself (recorded, then inserted in bulk), so they match the schema.
+the store's own builder (``gateway.store.jobs.job_rows``, or what ``_insert_job`` executes, recorded), then are
+inserted in bulk, so they match the schema.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ async def _fill(
     from sqlalchemy import insert
 
     from gateway.store import create_engine, migrate
+    from gateway.store import jobs as store_jobs
     from gateway.store.jobs import NewJob, _insert_job
+    from gateway.store.models import utcnow
+
+    job_rows = getattr(store_jobs, "job_rows", None)
 
     engine = create_engine(db_url)
     ids: list[str] = []
@@ -44,7 +49,11 @@ async def _fill(
             rec = _Recorder()
             for _ in range(start, min(n, start + 1000)):
                 job_id = uuid.uuid4().hex
-                await _insert_job(rec, job_id=job_id, new=new)  # type: ignore[arg-type]
+                if job_rows is not None:  # the store's public row builder, when it has one
+                    for table, items in job_rows(job_id=job_id, new=new, now=utcnow()):
+                        await rec.execute(insert(table), items)
+                else:
+                    await _insert_job(rec, job_id=job_id, new=new)  # type: ignore[arg-type]
                 ids.append(job_id)
             async with engine.begin() as conn:
                 for table in rec.order:
