@@ -73,8 +73,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             await client.start()
             app.state.runner = await _start_runner(app, engine, client)
+            app.state.batcher.handoff = app.state.runner  # new jobs go straight to the runner
         yield
     finally:
+        app.state.batcher.handoff = None
         if app.state.runner is not None:
             await app.state.runner.stop()
         if client is not None:

@@ -74,8 +74,8 @@ async def create_job(
     if not created:
         for stored in submission.uploads:  # a replay: the first request's files are the job's
             delete_stored(settings.files_root, stored)
-    elif runner is not None:
-        runner.wake()
+    elif runner is not None and batcher.handoff is None:
+        runner.wake()  # with a hand-off the batcher started the job (or woke the runner) itself
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job
 

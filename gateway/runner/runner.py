@@ -11,6 +11,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -47,6 +48,7 @@ class Runner:
         self._loops: list[asyncio.Task[None]] = []
         self._last_tick = time.monotonic()
         self._background: set[asyncio.Task[object]] = set()
+        self._reserved = 0  # slots promised to jobs being inserted already claimed (see reserve)
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -93,6 +95,39 @@ class Runner:
         """Look for queued jobs now (the API calls this after a submit in the same process)."""
         self._wake.set()
 
+    @property
+    def lease_seconds(self) -> float:
+        return self.settings.lease_seconds
+
+    def _free(self) -> int:
+        return self.settings.runner_concurrency - len(self.active) - self._reserved
+
+    def reserve(self, n: int) -> int:
+        """Hand-off from this process's submits (``store/batch.py``): take up to ``n`` new jobs now.
+
+        The submit transaction inserts them already claimed under this runner's lease, then calls
+        :meth:`adopt`; that skips the wake-up and claim round trip of the queued path.
+        """
+        if self._stopping.is_set() or not self._loops:
+            return 0
+        taken = max(0, min(n, self._free()))
+        self._reserved += taken
+        return taken
+
+    def adopt(self, jobs: list[dict[str, Any]], reserved: int, *, left_queued: bool) -> None:
+        """Start jobs the submit transaction committed as claimed by this runner (see :meth:`reserve`)."""
+        self._reserved -= reserved
+        if left_queued:
+            self._wake.set()
+        if self._stopping.is_set():
+            return  # stop() hands running leases back; a later one expires and is taken over
+        self._launch(
+            [
+                ClaimedJob(row["id"], row["pipeline"], row["inputs"], row["started_at"], False, {})
+                for row in jobs
+            ]
+        )
+
     def cancel_now(self, job_id: str) -> None:
         """Abort a job this process is running (fast path beside the cancel-flag polling)."""
         if (entry := self.active.get(job_id)) is not None:
@@ -117,7 +152,7 @@ class Runner:
 
     async def _claim_once(self) -> None:
         self._last_tick = time.monotonic()
-        free = self.settings.runner_concurrency - len(self.active)
+        free = self._free()
         if free > 0:
             want = min(free, self.settings.runner_claim_batch)
             claimed = await queue.claim_queued(
@@ -140,7 +175,7 @@ class Runner:
             if entry is not None and entry[0].abort_reason is None:
                 log.warning("lost the lease on job %s; another runner owns it now", job_id)
                 entry[0].abort("lost")
-        free = self.settings.runner_concurrency - len(self.active)
+        free = self._free()
         if free > 0:
             taken = await queue.claim_expired(
                 self._engine, owner=self.owner, lease_seconds=self.settings.lease_seconds, limit=free
@@ -171,6 +206,7 @@ class Runner:
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         job_id = task.get_name().removeprefix("job-")
+        was_full = self._free() <= 0
         entry = self.active.pop(job_id, None)
         crashed = not task.cancelled() and task.exception() is not None
         if crashed:
@@ -185,7 +221,10 @@ class Runner:
             )
             self._background.add(releasing)
             releasing.add_done_callback(self._background.discard)
-        self._wake.set()
+        if was_full or crashed:
+            # Only a full runner can have left jobs queued that it would claim now: otherwise its last
+            # claim found the queue empty, and later submits wake it (or the poll finds them).
+            self._wake.set()
 
     async def _release_later(self, job_id: str, *, delay: float) -> None:
         """Put a job back in the queue, after ``delay`` (so a job that crashes the runner cannot spin)."""

@@ -10,14 +10,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any
+from datetime import timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.db import write_tx
+from gateway.store.models import Job, JobEvent, utcnow
 
 Rows = Sequence[tuple[Table, list[dict[str, Any]]]]
+
+JOBS = Job.__table__  # type: ignore[attr-defined]
+EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
+
+
+class Handoff(Protocol):
+    """An in-process runner that takes new jobs straight from the submit transaction (no claim round trip).
+
+    The batcher inserts the jobs it reserved already claimed under the runner's lease (``status=running``,
+    ``lease_owner``, ``lease_expires_at``, plus a ``job.running`` event) and calls :meth:`adopt` once they
+    are committed. A job handed over and then lost in a crash is taken over when its lease expires, like
+    any claimed job.
+    """
+
+    owner: str
+    lease_seconds: float
+
+    def reserve(self, n: int) -> int:
+        """How many of ``n`` new jobs the runner takes now; it holds that many slots until :meth:`adopt`."""
+        ...
+
+    def adopt(self, jobs: list[dict[str, Any]], reserved: int, *, left_queued: bool) -> None:
+        """Start the committed claimed ``jobs`` rows, free ``reserved`` slots; wake it if some stayed queued."""
+        ...
 
 
 async def insert_rows(conn: AsyncConnection, rows: Rows) -> None:
@@ -38,6 +64,7 @@ class InsertBatcher:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Rows, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self.handoff: Handoff | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="insert-batcher")
@@ -68,11 +95,50 @@ class InsertBatcher:
                 for _ in batch:
                     self._queue.task_done()
 
+    def _hand_over(
+        self, rows: list[tuple[Table, list[dict[str, Any]]]]
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """Rewrite ``rows`` in place so the new jobs the runner reserves are inserted already claimed."""
+        handoff = self.handoff
+        new = [row for table, items in rows if table is JOBS for row in items if row["status"] == "queued"]
+        if handoff is None or not new:
+            return [], 0, False
+        reserved = handoff.reserve(len(new))
+        if not reserved:
+            return [], 0, True
+        now = utcnow()
+        lease = {
+            "status": "running",
+            "lease_owner": handoff.owner,
+            "lease_expires_at": now + timedelta(seconds=handoff.lease_seconds),
+            "started_at": now,
+            "updated_at": now,
+        }
+        taken = {row["id"]: {**row, **lease} for row in new[:reserved]}  # copies: callers keep "queued"
+        unclaimed = {"lease_owner": None, "lease_expires_at": None, "started_at": None}
+        for i, (table, items) in enumerate(rows):
+            if table is JOBS:  # one key set for the executemany
+                rows[i] = (table, [taken.get(row["id"]) or {**row, **unclaimed} for row in items])
+        detail = f"claimed by runner {handoff.owner}"
+        running = [
+            {"job_id": job_id, "type": "job.running", "status": "running", "detail": detail, "at": now}
+            for job_id in taken
+        ]
+        for i, (table, items) in enumerate(rows):
+            if table is EVENTS:  # one key set for the executemany (a missing key would be dropped)
+                rows[i] = (table, [{"detail": None, **row} for row in items])
+        rows.append((EVENTS, running))  # after every job.queued event of the batch
+        return list(taken.values()), reserved, reserved < len(new)
+
     async def _commit(self, batch: list[tuple[Rows, asyncio.Future[None]]]) -> None:
+        rows = [pair for submitted, _ in batch for pair in submitted]
+        taken, reserved, left_queued = self._hand_over(rows)
         try:
             async with write_tx(self._engine) as conn:
-                await insert_rows(conn, [pair for rows, _ in batch for pair in rows])
+                await insert_rows(conn, rows)
         except Exception as exc:
+            if self.handoff is not None and reserved:
+                self.handoff.adopt([], reserved, left_queued=False)
             if len(batch) > 1:
                 for item in batch:
                     await self._commit([item])
@@ -81,6 +147,8 @@ class InsertBatcher:
             if not done.done():
                 done.set_exception(exc)
             return
+        if self.handoff is not None and (reserved or left_queued):
+            self.handoff.adopt(taken, reserved, left_queued=left_queued)
         for _, done in batch:
             if not done.done():
                 done.set_result(None)

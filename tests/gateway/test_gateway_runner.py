@@ -177,3 +177,45 @@ async def test_unreachable_worker_is_retried_then_fails_with_a_clear_error(make_
     )
     metrics = (await gateway.get("/metrics")).text
     assert 'modaline_worker_errors_total{retryable="true",worker="llm"} 3.0' in metrics
+
+
+async def test_a_submit_hands_the_job_straight_to_the_runner_in_the_same_process(make_gateway, fake_worker):
+    # A poll far longer than the test: only the hand-off (or a wake-up) can start these jobs.
+    gateway = await make_gateway(runner_concurrency=1, runner_poll_seconds=30)
+    runner = gateway.app.state.runner  # type: ignore[attr-defined]
+    fake_worker.plan["one"] = Behaviour(delay=0.2)
+    first = await submit(gateway, "chain", text="a")
+    second = await submit(gateway, "chain", text="b")  # the runner is full: this one waits in the queue
+    assert first["status"] == "queued"  # the API still answers with the submitted state
+    done = [await wait_for_job(gateway, job["id"], within=10) for job in (first, second)]
+    assert [job["status"] for job in done] == ["succeeded", "succeeded"]
+    events = (await gateway.get(f"/v1/jobs/{first['id']}/events")).text
+    assert events.index("job.queued") < events.index("job.running") < events.index("step.running")
+    assert f"claimed by runner {runner.owner}" in events
+    assert runner._reserved == 0 and not runner.active
+
+
+class _CrashedRunner:
+    """A hand-off target that reserves jobs and dies before starting them."""
+
+    owner = "crashed-runner"
+    lease_seconds = 0.5
+
+    def reserve(self, n: int) -> int:
+        return n
+
+    def adopt(self, jobs: list, reserved: int, *, left_queued: bool) -> None:
+        pass
+
+
+async def test_a_handed_over_job_lost_in_a_crash_is_taken_over_when_its_lease_expires(make_gateway):
+    api = await make_gateway(role="api")
+    api.app.state.batcher.handoff = _CrashedRunner()  # type: ignore[attr-defined]
+    job = await submit(api, "chain", text="x")
+    assert (await api.get(f"/v1/jobs/{job['id']}")).json()["status"] == "running"
+    await make_gateway(role="runner")
+    done = await wait_for_job(api, job["id"], within=10)
+    assert done["status"] == "succeeded"
+    events = (await api.get(f"/v1/jobs/{job['id']}/events")).text
+    assert "claimed by runner crashed-runner" in events
+    assert "after the previous runner's lease expired" in events
