@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["serve", "migrate", "openapi"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at each start
+    # Alembic logs one line per plugin at every start: keep only its migration messages.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     {"serve": _serve, "migrate": _migrate, "openapi": _openapi}[args.command]()
 
 
