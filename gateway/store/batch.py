@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.store.db import write_tx
+from gateway.store.db import sync_sqlite_engine, write_lock, write_tx
 from gateway.store.models import Job, JobEvent, utcnow
 
 Rows = Sequence[tuple[Table, list[dict[str, Any]]]]
@@ -46,14 +46,24 @@ class Handoff(Protocol):
         ...
 
 
-async def insert_rows(conn: AsyncConnection, rows: Rows) -> None:
-    """Insert per table, in the order the tables first appear (callers list them in foreign-key order)."""
+def _merged(rows: Rows) -> dict[Table, list[dict[str, Any]]]:
     merged: dict[Table, list[dict[str, Any]]] = {}
     for table, items in rows:
         merged.setdefault(table, []).extend(items)
-    for table, items in merged.items():
+    return merged
+
+
+async def insert_rows(conn: AsyncConnection, rows: Rows) -> None:
+    """Insert per table, in the order the tables first appear (callers list them in foreign-key order)."""
+    for table, items in _merged(rows).items():
         if items:
             await conn.execute(insert(table), items)
+
+
+def _insert_rows_sync(conn: Connection, rows: Rows) -> None:
+    for table, items in _merged(rows).items():
+        if items:
+            conn.execute(insert(table), items)
 
 
 class InsertBatcher:
@@ -65,6 +75,9 @@ class InsertBatcher:
         self._queue: asyncio.Queue[tuple[Rows, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.handoff: Handoff | None = None
+        # SQLite: the whole transaction in one thread hop on a blocking twin engine (as the runner's
+        # GroupWriter does), instead of one aiosqlite hop per statement.
+        self._sync = sync_sqlite_engine(engine) if engine.dialect.name == "sqlite" else None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="insert-batcher")
@@ -77,6 +90,8 @@ class InsertBatcher:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._sync is not None:
+            self._sync.dispose()
 
     async def insert(self, rows: Rows) -> None:
         """Insert ``rows`` and return once they are committed (raises what the database raised)."""
@@ -94,6 +109,11 @@ class InsertBatcher:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+
+    def _insert_sync(self, rows: Rows) -> None:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            _insert_rows_sync(conn, rows)
 
     def _hand_over(
         self, rows: list[tuple[Table, list[dict[str, Any]]]]
@@ -134,8 +154,12 @@ class InsertBatcher:
         rows = [pair for submitted, _ in batch for pair in submitted]
         taken, reserved, left_queued = self._hand_over(rows)
         try:
-            async with write_tx(self._engine) as conn:
-                await insert_rows(conn, rows)
+            if self._sync is not None:
+                async with write_lock(self._engine):
+                    await asyncio.to_thread(self._insert_sync, rows)
+            else:
+                async with write_tx(self._engine) as conn:
+                    await insert_rows(conn, rows)
         except Exception as exc:
             if self.handoff is not None and reserved:
                 self.handoff.adopt([], reserved, left_queued=False)
