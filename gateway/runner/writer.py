@@ -67,15 +67,22 @@ class GroupWriter:
         owner: str,
         max_batch: int = 2_000,
         on_commit: Callable[[Iterable[str]], None] | None = None,
+        lazy_seconds: float = 0.05,
     ) -> None:
         self._engine = engine
         self._owner = owner
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        # Writes nobody waits for (step.running marks): they ride along with the next transaction, or
+        # go on their own after ``lazy_seconds`` — never a commit of their own on a job's critical path.
+        self._lazy: list[_Pending] = []
+        self._lazy_seconds = lazy_seconds
+        self._lazy_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._upsert_file = self._file_upsert(engine.dialect.name)
         self._sync = sync_sqlite_engine(engine) if engine.dialect.name == "sqlite" else None
+        self._fence_stmt = self._fence()
         self.transactions = 0
         self.writes = 0
 
@@ -86,6 +93,7 @@ class GroupWriter:
         """Flush what is queued, then stop."""
         if self._task is None:
             return
+        self._flush_lazy()
         await self._queue.join()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -95,18 +103,35 @@ class GroupWriter:
             self._sync.dispose()
 
     def submit(self, write: Write) -> None:
-        """Queue a write without waiting for it (for progress that a crash may lose, e.g. step.running)."""
-        self._queue.put_nowait(_Pending(write, None))
+        """Queue a write without waiting for it (for progress that a crash may lose, e.g. step.running).
+
+        It is committed with the next transaction, or within ``lazy_seconds`` when none comes: at
+        concurrency 1 a step.running mark then rides along with the step's own result instead of
+        costing a commit that the result would have to wait for.
+        """
+        self._lazy.append(_Pending(write, None))
+        if self._lazy_timer is None:
+            self._lazy_timer = asyncio.get_running_loop().call_later(self._lazy_seconds, self._flush_lazy)
 
     async def write(self, write: Write) -> bool:
         """Queue a write and wait until it is committed; False when the lease was lost and it was dropped."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._flush_lazy()  # earlier writes of the same job go first
         self._queue.put_nowait(_Pending(write, done))
         return await asyncio.shield(done)
+
+    def _flush_lazy(self) -> None:
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
+        lazy, self._lazy = self._lazy, []
+        for pending in lazy:
+            self._queue.put_nowait(pending)
 
     async def _loop(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            self._flush_lazy()  # whatever waits for a ride joins this transaction
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
@@ -140,7 +165,8 @@ class GroupWriter:
                 owned = await asyncio.to_thread(self._sync_transaction, writes, job_ids)
         else:
             async with write_tx(self._engine) as conn:
-                owned = {row.id for row in await conn.execute(self._fence(job_ids))}
+                fence = await conn.execute(self._fence_stmt, {"fence_ids": job_ids, "fence_at": utcnow()})
+                owned = {row.id for row in fence}
                 for stmt, params in self._statements([w for w in writes if w.job_id in owned]):
                     await conn.execute(stmt, params)
         self.transactions += 1
@@ -150,18 +176,26 @@ class GroupWriter:
     def _sync_transaction(self, writes: list[Write], job_ids: list[str]) -> set[str]:
         assert self._sync is not None
         with self._sync.begin() as conn:
-            owned = {row.id for row in conn.execute(self._fence(job_ids))}
+            fence = conn.execute(self._fence_stmt, {"fence_ids": job_ids, "fence_at": utcnow()})
+            owned = {row.id for row in fence}
             for stmt, params in self._statements([w for w in writes if w.job_id in owned]):
                 conn.execute(stmt, params)
         return owned
 
-    def _fence(self, job_ids: list[str]) -> Any:
+    def _fence(self) -> Any:
+        """Built once per writer (the owner is fixed; ids and time are parameters)."""
         # Lock in id order (like renew_leases) so the heartbeat and this writer can never deadlock.
+        ids: Any = bindparam("fence_ids", expanding=True)
         mine = lock_in_id_order(
-            select(JOBS.c.id).where(JOBS.c.id.in_(job_ids), JOBS.c.lease_owner == self._owner),
+            select(JOBS.c.id).where(JOBS.c.id.in_(ids), JOBS.c.lease_owner == self._owner),
             self._engine.dialect.name,
         )
-        return update(JOBS).where(JOBS.c.id.in_(mine)).values(updated_at=utcnow()).returning(JOBS.c.id)
+        return (
+            update(JOBS)
+            .where(JOBS.c.id.in_(mine))
+            .values(updated_at=bindparam("fence_at"))
+            .returning(JOBS.c.id)
+        )
 
     def _statements(self, writes: list[Write]) -> list[tuple[Any, list[dict[str, Any]]]]:
         """The statements (each with its executemany rows) that apply ``writes``, in a safe order."""

@@ -219,3 +219,29 @@ async def test_a_handed_over_job_lost_in_a_crash_is_taken_over_when_its_lease_ex
     events = (await api.get(f"/v1/jobs/{job['id']}/events")).text
     assert "claimed by runner crashed-runner" in events
     assert "after the previous runner's lease expired" in events
+
+
+async def test_writes_nobody_awaits_ride_along_with_the_next_commit_or_go_soon(make_gateway, database_url):
+    api = await make_gateway(role="api")
+    job = await submit(api, "chain", text="x")
+    engine = create_engine(database_url)
+    try:
+        await store_queue.claim_queued(engine, owner="me", lease_seconds=30, limit=1)
+        writer = GroupWriter(engine, owner="me", lazy_seconds=0.05)
+        writer.start()
+        running = {"k_step": "one", "status": "running", "attempts": 1}
+        done = {"k_step": "one", "status": "succeeded", "attempts": 1, "outputs": {"text": "y"}}
+        writer.submit(Write(job["id"], steps=[running]))
+        assert await writer.write(Write(job["id"], steps=[done]))
+        assert writer.transactions == 1 and writer.writes == 2  # one commit, in submission order
+        assert step(await wait_for_job(api, job["id"], statuses=("running",)), "one")["status"] == "succeeded"
+        writer.submit(Write(job["id"], steps=[{**running, "k_step": "two"}]))  # alone: committed soon
+        for _ in range(100):
+            if writer.transactions == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert writer.transactions == 2
+        await writer.stop()
+        assert step((await api.get(f"/v1/jobs/{job['id']}")).json(), "two")["status"] == "running"
+    finally:
+        await engine.dispose()
