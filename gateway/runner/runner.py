@@ -49,6 +49,7 @@ class Runner:
         self._last_tick = time.monotonic()
         self._background: set[asyncio.Task[object]] = set()
         self._reserved = 0  # slots promised to jobs being inserted already claimed (see reserve)
+        self._found_queued = False  # the last claim found queued jobs (another process may be submitting)
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -159,6 +160,7 @@ class Runner:
                 self._engine, owner=self.owner, lease_seconds=self.settings.lease_seconds, limit=want
             )
             self._launch(claimed)
+            self._found_queued = bool(claimed)
             if len(claimed) == want:
                 return  # there may be more waiting: claim again at once
         self._wake.clear()
@@ -221,9 +223,11 @@ class Runner:
             )
             self._background.add(releasing)
             releasing.add_done_callback(self._background.discard)
-        if was_full or crashed:
-            # Only a full runner can have left jobs queued that it would claim now: otherwise its last
-            # claim found the queue empty, and later submits wake it (or the poll finds them).
+        if was_full or crashed or self._found_queued:
+            # Look for queued jobs now only when some may be waiting: the runner was full, or its last
+            # claim found some (another process is submitting). Otherwise the queue was empty and later
+            # submits of this process hand jobs over or wake it (or the poll finds them): at
+            # concurrency 1 each finished job no longer costs an empty claim transaction.
             self._wake.set()
 
     async def _release_later(self, job_id: str, *, delay: float) -> None:
