@@ -14,7 +14,8 @@ test("restyles a picture: image input with preview, a choice, and the restyled r
   await page.getByLabel(/Choose a file/).setInputFiles({ name: "screen.png", mimeType: "image/png", buffer: photo });
   const preview = page.getByRole("img", { name: "Preview of screen.png" });
   await expect(preview).toBeVisible();
-  expect(await preview.evaluate((image: HTMLImageElement) => image.naturalWidth)).toBeGreaterThan(100);
+  // Visible is not loaded: wait until the browser has decoded the picture.
+  await expect.poll(() => preview.evaluate((image: HTMLImageElement) => (image.complete ? image.naturalWidth : 0))).toBeGreaterThan(100);
   await style.selectOption("style-03");
   await snapshot(page, "form-image");
 
@@ -22,6 +23,7 @@ test("restyles a picture: image input with preview, a choice, and the restyled r
   await waitForStatus(page, "Done");
   const result = page.getByRole("region", { name: "Results" }).getByRole("img");
   await expect(result).toBeVisible();
-  expect(await result.evaluate((image: HTMLImageElement) => image.naturalWidth)).toBeGreaterThan(100);
+  // Visible is not loaded: wait until the browser has decoded the picture.
+  await expect.poll(() => result.evaluate((image: HTMLImageElement) => (image.complete ? image.naturalWidth : 0))).toBeGreaterThan(100);
   await expect(page.getByRole("listitem", { name: /^restyle: succeeded/ }).getByText(/Local · offline/)).toBeVisible();
 });

@@ -28,7 +28,8 @@ test("turns an uploaded recording into a transcript and a (placeholder) picture"
   // The picture loads, and the offline renderer's step carries the placeholder badge.
   const picture = results.getByRole("img", { name: spec.outputs.image.title });
   await expect(picture).toBeVisible();
-  expect(await picture.evaluate((image: HTMLImageElement) => image.naturalWidth)).toBeGreaterThan(32);
+  // Visible is not loaded: wait until the browser has decoded the picture.
+  await expect.poll(() => picture.evaluate((image: HTMLImageElement) => (image.complete ? image.naturalWidth : 0))).toBeGreaterThan(32);
   const draw = page.getByRole("listitem", { name: /^draw: succeeded/ });
   await expect(draw.getByText("Placeholder · not AI")).toBeVisible();
   await expect(transcribe.getByText("Placeholder · not AI")).toHaveCount(0);
