@@ -8,8 +8,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from gateway.store.models import as_utc
-from gateway.store.render import file_kind
+from gateway.store.render import file_kind, step_fields
 from workers.kit.contract import FileRef
 
 
@@ -34,22 +33,7 @@ class StepRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> StepRecord:
-        return cls(
-            id=row.step_id,
-            worker=row.worker,
-            status=row.status,
-            attempts=row.attempts,
-            started_at=as_utc(row.started_at),
-            finished_at=as_utc(row.finished_at),
-            duration_ms=row.duration_ms,
-            backend=row.backend,
-            model=row.model,
-            placeholder=row.placeholder,
-            fallback=row.fallback,
-            outputs=row.outputs or {},
-            error=row.error,
-            usage=row.usage,
-        )
+        return cls(**step_fields(row))
 
     @property
     def usable(self) -> bool:

@@ -63,23 +63,29 @@ async def _files_by_path(conn: AsyncConnection, paths: set[str]) -> dict[str, di
     return {row.path: file_public(row) for row in rows}
 
 
+def step_fields(row: Any) -> dict[str, Any]:
+    """A steps row as the fields its public shape and the runner's mirror share (timestamps in UTC)."""
+    return {
+        "id": row.step_id,
+        "worker": row.worker,
+        "status": row.status,
+        "attempts": row.attempts,
+        "started_at": as_utc(row.started_at),
+        "finished_at": as_utc(row.finished_at),
+        "duration_ms": row.duration_ms,
+        "backend": row.backend,
+        "model": row.model,
+        "placeholder": row.placeholder,
+        "fallback": row.fallback,
+        "outputs": row.outputs or {},
+        "error": row.error,
+        "usage": row.usage,
+    }
+
+
 def _step_public(row: Any, files: dict[str, dict[str, Any]]) -> StepPublic:
-    return StepPublic(
-        id=row.step_id,
-        worker=row.worker,
-        status=row.status,
-        attempts=row.attempts,
-        started_at=as_utc(row.started_at),
-        finished_at=as_utc(row.finished_at),
-        duration_ms=row.duration_ms,
-        backend=row.backend,
-        model=row.model,
-        placeholder=row.placeholder,
-        fallback=row.fallback,
-        outputs=publicize(row.outputs or {}, files),
-        error=row.error,
-        usage=row.usage,
-    )
+    fields = step_fields(row)
+    return StepPublic(**{**fields, "outputs": publicize(fields["outputs"], files)})
 
 
 async def render_jobs(conn: AsyncConnection, rows: Sequence[Any]) -> list[JobPublic]:
