@@ -21,8 +21,29 @@ export type JobList = Ok<"listJobs", 200>;
 export type JobStatus = Job["status"];
 export type Step = Job["steps"][number];
 export type StepStatus = Step["status"];
+/** One event of `GET /v1/jobs/{id}/events` (each Server-Sent Event's data), and the types it can have. */
+export type EventPayload = operations["streamJobEvents"]["responses"][200]["content"]["text/event-stream"];
+export type EventType = EventPayload["type"];
 
-export const JOB_STATUSES: readonly JobStatus[] = ["queued", "running", "succeeded", "failed", "canceled"];
+/**
+ * One key per member of a union, no more and no less: `{...} satisfies Every<U>` fails to compile when a
+ * member is missing (missing property) or when the object names one the union lacks (excess property), so
+ * a runtime list built with {@link keysOf} cannot drift from the generated schema.
+ */
+export type Every<U extends string> = Record<U, true>;
+
+/** The keys of an {@link Every} object, in the order written. */
+export function keysOf<U extends string>(members: Every<U>): readonly U[] {
+  return Object.keys(members) as U[];
+}
+
+export const JOB_STATUSES = keysOf({
+  queued: true,
+  running: true,
+  succeeded: true,
+  failed: true,
+  canceled: true,
+} satisfies Every<JobStatus>);
 const TERMINAL: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled"]);
 
 export function isTerminal(status: JobStatus): boolean {

@@ -3,23 +3,25 @@
  * page shows. Pure and idempotent: replayed or out-of-order events never move a job or step backwards,
  * so a resumed stream may safely repeat what the snapshot already says.
  */
-import type { Job, JobStatus, Step, StepStatus } from "../api/types";
+import { keysOf, type Every, type EventType, type Job, type JobStatus, type Step, type StepStatus } from "../api/types";
 import { elapsedMs } from "./format";
 
-export const EVENT_TYPES = [
-  "job.queued",
-  "job.running",
-  "step.running",
-  "step.retrying",
-  "step.succeeded",
-  "step.failed",
-  "step.skipped",
-  "job.succeeded",
-  "job.failed",
-  "job.canceled",
-] as const;
+/** Every event type the gateway sends, checked against the generated schema's: a type added or removed there
+ * fails `npm run typecheck` here until this list follows. */
+export const EVENT_TYPES = keysOf({
+  "job.queued": true,
+  "job.running": true,
+  "step.running": true,
+  "step.retrying": true,
+  "step.succeeded": true,
+  "step.failed": true,
+  "step.skipped": true,
+  "job.succeeded": true,
+  "job.failed": true,
+  "job.canceled": true,
+} satisfies Every<EventType>);
 
-export type JobEventType = (typeof EVENT_TYPES)[number];
+export type JobEventType = EventType;
 
 export interface JobEvent {
   seq: number;
