@@ -34,11 +34,8 @@ async def _fill(
     from sqlalchemy import insert
 
     from gateway.store import create_engine, migrate
-    from gateway.store import jobs as store_jobs
-    from gateway.store.jobs import NewJob, _insert_job
+    from gateway.store.jobs import NewJob, job_rows
     from gateway.store.models import utcnow
-
-    job_rows = getattr(store_jobs, "job_rows", None)
 
     engine = create_engine(db_url)
     ids: list[str] = []
@@ -49,11 +46,8 @@ async def _fill(
             rec = _Recorder()
             for _ in range(start, min(n, start + 1000)):
                 job_id = uuid.uuid4().hex
-                if job_rows is not None:  # the store's public row builder, when it has one
-                    for table, items in job_rows(job_id=job_id, new=new, now=utcnow()):
-                        await rec.execute(insert(table), items)
-                else:
-                    await _insert_job(rec, job_id=job_id, new=new)  # type: ignore[arg-type]
+                for table, items in job_rows(job_id=job_id, new=new, now=utcnow()):
+                    await rec.execute(insert(table), items)
                 ids.append(job_id)
             async with engine.begin() as conn:
                 for table in rec.order:

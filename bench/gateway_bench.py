@@ -84,7 +84,9 @@ async def _run(db_url: str, worker_url: str, root: Path, n: int, concurrency: in
         fresh = Runner(
             engine=app.state.engine,
             registry=app.state.registry,
-            context_factory=lambda w: type(runner.ctx)(w, runner.ctx.client, settings, runner.ctx.metrics),
+            client=runner.ctx.client,
+            settings=settings,
+            metrics=runner.ctx.metrics,
         )
         profile = cProfile.Profile()
         start = time.perf_counter()
@@ -100,7 +102,7 @@ async def _run(db_url: str, worker_url: str, root: Path, n: int, concurrency: in
         took = time.perf_counter() - start
         print(
             f"drain: {n} jobs in {took:.2f} s = {n / took:.0f}/s; writer {fresh.writer.transactions} tx "
-            f"for {fresh.writer.writes} writes; last {jobs['items'][0]['status'] if jobs['items'] else '-'}"
+            f"for {fresh.writer.items} writes; last {jobs['items'][0]['status'] if jobs['items'] else '-'}"
         )
         print(_top(profile))
         await fresh.stop()

@@ -20,7 +20,7 @@ from gateway.errors import NotFoundError
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
 from gateway.pipelines import load_pipelines
-from gateway.runner import HttpWorkerClient, Runner, RunnerContext
+from gateway.runner import HttpWorkerClient, Runner
 from gateway.settings import Settings, load_settings
 from gateway.store import create_engine, migrate
 from gateway.store.batch import InsertBatcher
@@ -73,10 +73,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             await client.start()
             app.state.runner = await _start_runner(app, engine, client)
-            app.state.batcher.handoff = app.state.runner  # new jobs go straight to the runner
+            app.state.batcher.connect(app.state.runner)  # new jobs go straight to the runner
         yield
     finally:
-        app.state.batcher.handoff = None
+        app.state.batcher.connect(None)
         if app.state.runner is not None:
             await app.state.runner.stop()
         if client is not None:
@@ -86,14 +86,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _start_runner(app: FastAPI, engine: AsyncEngine, client: HttpWorkerClient) -> Runner:
-    settings, metrics = app.state.settings, app.state.metrics
     runner = Runner(
         engine=engine,
         registry=app.state.registry,
-        context_factory=lambda writer: RunnerContext(writer, client, settings, metrics),
+        client=client,
+        settings=app.state.settings,
+        metrics=app.state.metrics,
         on_commit=app.state.notifier.publish,
     )
-    runner.writer._max_batch = settings.write_batch_max
     await runner.start()
     return runner
 

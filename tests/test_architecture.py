@@ -1,4 +1,4 @@
-"""Import rules that keep the architecture honest (DESIGN §7).
+"""Import rules that keep the architecture honest (the layout in README.md and ``pyproject.toml``'s import-linter contracts).
 
 import-linter (``make lint``) checks the same rules; this test keeps them true in every ``make test`` run too.
 """

@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from gateway.api.deps import EngineDep, MetricsDep, RunnerDep, SettingsDep
 from gateway.api.problems import problem_response, problems
-from gateway.store.models import Job
+from gateway.store.jobs import job_counts
 
 router = APIRouter(tags=["health"])
 
@@ -51,8 +51,5 @@ async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep) ->
 @router.get("/metrics", include_in_schema=False)
 async def metrics(engine: EngineDep, metrics: MetricsDep) -> Response:
     """Prometheus text: jobs by status (counted now), step latency, worker errors."""
-    table = Job.__table__  # type: ignore[attr-defined]
-    async with engine.connect() as conn:
-        rows = (await conn.execute(select(table.c.status, func.count()).group_by(table.c.status))).all()
-    metrics.set_job_counts({status: count for status, count in rows})
+    metrics.set_job_counts(await job_counts(engine))
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

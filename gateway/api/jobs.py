@@ -51,7 +51,6 @@ async def create_job(
     engine: EngineDep,
     settings: SettingsDep,
     registry: RegistryDep,
-    runner: RunnerDep,
     batcher: BatcherDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobPublic:
@@ -74,8 +73,6 @@ async def create_job(
     if not created:
         for stored in submission.uploads:  # a replay: the first request's files are the job's
             delete_stored(settings.files_root, stored)
-    elif runner is not None and batcher.handoff is None:
-        runner.wake()  # with a hand-off the batcher started the job (or woke the runner) itself
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job
 

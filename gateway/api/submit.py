@@ -18,6 +18,7 @@ from gateway.settings import Settings
 from gateway.store.files import get_files
 from gateway.store.models import JobCreate, utcnow
 from gateway.store.render import file_public
+from gateway.store.rows import FileRow
 
 FILE_TYPES = ("image", "audio")
 
@@ -31,7 +32,7 @@ class Submission:
     uploads: list[StoredFile] = field(default_factory=list)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path → FilePublic of each file input
 
-    def upload_rows(self) -> list[dict[str, Any]]:
+    def upload_rows(self) -> list[FileRow]:
         return [
             {
                 "id": f.id,
@@ -41,6 +42,8 @@ class Submission:
                 "bytes": f.bytes,
                 "sha256": f.sha256,
                 "original_name": f.original_name,
+                "job_id": None,
+                "step_id": None,
                 "created_at": utcnow(),
             }
             for f in self.uploads

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import anyio.to_thread
 from PIL import Image, UnidentifiedImageError
@@ -38,15 +37,6 @@ class StoredFile:
     bytes: int
     sha256: str
     original_name: str | None
-
-    def file_ref(self) -> dict[str, Any]:
-        """The worker-contract ``FileRef`` shape (``{file, content_type, bytes, sha256}``)."""
-        return {
-            "file": self.path,
-            "content_type": self.content_type,
-            "bytes": self.bytes,
-            "sha256": self.sha256,
-        }
 
 
 class Spool:

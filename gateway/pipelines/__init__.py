@@ -1,4 +1,4 @@
-"""Pipelines are data: YAML specs of worker steps, validated on load, resolved step by step (DESIGN §3)."""
+"""Pipelines are data: YAML specs of worker steps, validated on load, resolved step by step (``gateway/pipelines/README.md``)."""
 
 from gateway.pipelines.errors import InputValidationError, PipelineError
 from gateway.pipelines.inputs import validate_job_inputs

@@ -1,7 +1,7 @@
 """The narrow interface the runner uses to call workers, and its aiohttp implementation.
 
-One pooled ``aiohttp.ClientSession`` per worker, created once by the app's lifespan: NOTES.md measured it
-at ~6x httpx on this path and at about half the memory per in-flight call. Every failure becomes a
+One pooled ``aiohttp.ClientSession`` per worker, created once by the app's lifespan: the bench (``bench/README.md``)
+measured it at ~6x httpx on this path and at about half the memory per in-flight call. Every failure becomes a
 :class:`WorkerCallError` that says whether retrying can help — taken from the worker's problem document
 (``retryable``, ``Retry-After``), or, when there is none, from the kind of failure.
 """

@@ -6,34 +6,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
+from gateway.metrics import Metrics
 from gateway.pipelines import PipelineSpec, StepSpec, resolve
 from gateway.runner.client import WorkerCallError, WorkerClient
 from gateway.runner.retry import backoff_seconds
-from gateway.runner.steps import StepRecord, event, output_files, total_usage
-from gateway.runner.writer import GroupWriter, Write
+from gateway.runner.steps import StepRecord, output_files, total_usage
 from gateway.settings import Settings
-from gateway.store.models import utcnow
+from gateway.store.job_writer import JobWriter, Write
+from gateway.store.models import JobStatus, StepStatus, utcnow
 from gateway.store.queue import ClaimedJob
+from gateway.store.rows import AbortReason, JobErrorData, event_row, job_error, step_error, terminal_job_row
 from workers.kit.contract import RunRequest, RunResponse
 
 log = logging.getLogger(__name__)
+
+#: A pipeline's steps, each with the ids of the steps it waits for.
+Plan = list[tuple[StepSpec, frozenset[str]]]
 
 
 @dataclass(frozen=True, slots=True)
 class RunnerContext:
     """What every job of one runner shares."""
 
-    writer: GroupWriter
+    writer: JobWriter
     client: WorkerClient
     settings: Settings
-    metrics: Any  # gateway.metrics.Metrics
-    plans: dict[str, list[tuple[StepSpec, frozenset[str]]]] = field(default_factory=dict)
+    metrics: Metrics
+    plans: dict[str, Plan] = field(default_factory=dict)
 
-    def plan(self, spec: PipelineSpec) -> list[tuple[StepSpec, frozenset[str]]]:
+    def plan(self, spec: PipelineSpec) -> Plan:
         """Each step with the steps it waits for, computed once per pipeline (the hot loop reuses it)."""
         plan = self.plans.get(spec.name)
         if plan is None:
@@ -42,13 +47,12 @@ class RunnerContext:
         return plan
 
 
-class StepFailed(Exception):
-    """A step failed for good and had no fallback: the job fails."""
+@dataclass(slots=True)
+class StepOutcome:
+    """How one step ended: the write recording it, and the job's error when it failed the job."""
 
-    def __init__(self, step_id: str, title: str, detail: str, write: Write | None = None) -> None:
-        super().__init__(f"{step_id}: {title}: {detail}")
-        self.step_id, self.title, self.detail = step_id, title, detail
-        self.write = write or Write("")
+    write: Write
+    failure: JobErrorData | None = None
 
 
 class LeaseLost(Exception):
@@ -56,9 +60,21 @@ class LeaseLost(Exception):
 
 
 class JobRun:
-    """One claimed job in this runner. Small on purpose: ids, inputs, step records and live step tasks."""
+    """One claimed job in this runner: ids, inputs, step records and live step tasks."""
 
-    __slots__ = ("abort_reason", "ctx", "id", "inputs", "spec", "started_at", "steps", "tasks", "unsaved")
+    __slots__ = (
+        "abort_reason",
+        "ctx",
+        "done",
+        "id",
+        "inputs",
+        "spec",
+        "started",
+        "started_at",
+        "steps",
+        "tasks",
+        "unsaved",
+    )
 
     def __init__(self, claimed: ClaimedJob, spec: PipelineSpec, ctx: RunnerContext) -> None:
         self.id = claimed.id
@@ -73,18 +89,24 @@ class JobRun:
             if record.status == "running":  # interrupted by a crash: run it again
                 record.status = "pending"
             self.steps[step.id] = record
-        self.abort_reason: str | None = None
-        self.tasks: set[asyncio.Task[Write]] = set()
-        self.unsaved: list[Write] = []  # finished steps not yet committed (see _run_steps)
+        self.abort_reason: AbortReason | None = None
+        self.tasks: set[asyncio.Task[StepOutcome]] = set()
+        self.unsaved: list[Write] = []  # finished steps not yet committed (see _launch_ready)
+        self.done = {sid for sid, record in self.steps.items() if record.usable}  # outputs available
+        self.started = set(self.done)
 
     # --- control -------------------------------------------------------------------------------------
 
-    def abort(self, reason: str) -> None:
-        """Stop the job: ``cancel`` (user asked), ``lost`` (lease taken over) or ``shutdown``."""
+    def abort(self, reason: AbortReason) -> None:
+        """Stop the job: ``cancel`` (user asked), ``lost`` (lease taken over), ``shutdown`` or ``timeout``."""
         if self.abort_reason is None:
             self.abort_reason = reason
         for task in self.tasks:
             task.cancel()
+
+    def unfinished_steps(self) -> list[StepRecord]:
+        """Steps that have not reached a terminal status."""
+        return [record for record in self.steps.values() if record.status in ("pending", "running")]
 
     async def execute(self) -> None:
         """Run to a terminal state and persist it (unless the lease was lost or the runner is stopping)."""
@@ -98,66 +120,85 @@ class JobRun:
         if self.abort_reason in ("lost", "shutdown"):
             return
         if self.abort_reason == "cancel":
-            await self._finish("canceled", error=None, skipped_title="Canceled")
+            await self._finish("canceled", skipped_title="Canceled")
         elif self.abort_reason == "timeout":
-            limit = self.spec.timeout_seconds
-            error = {
-                "title": "Job timed out",
-                "detail": f"the job took longer than {limit:g} s",
-                "step_id": None,
-            }
-            await self._finish("failed", error=error, skipped_title="Job timed out")
+            detail = f"the job took longer than {self.spec.timeout_seconds:g} s"
+            await self._finish(
+                "failed", error=job_error("Job timed out", detail), skipped_title="Job timed out"
+            )
         elif failure is not None:
-            error = {"title": failure.title, "detail": failure.detail, "step_id": failure.step_id}
-            await self._finish("failed", error=error)
+            await self._finish("failed", error=failure)
         else:
             await self._succeed()
 
     # --- scheduling ----------------------------------------------------------------------------------
 
-    async def _run_steps(self) -> StepFailed | None:
-        """Start steps as their inputs become ready; persist each finished step before its dependents start.
+    async def _run_steps(self) -> JobErrorData | None:
+        """Launch steps as their inputs become ready and collect them as they finish, until every step is
+        done (None), one fails the job (its error), or the job is aborted (``abort_reason`` says why)."""
+        if (failure := self._failed_before_a_crash()) is not None:
+            return failure
+        deadline = asyncio.get_running_loop().time() + self._seconds_left()
+        while self.abort_reason is None:
+            await self._launch_ready()
+            if not self.tasks:
+                return None
+            finished = await self._next_finished(deadline)
+            if not finished:
+                self.abort("timeout")
+                return None
+            if (failure := self._collect(finished)) is not None:
+                return failure
+        return None
+
+    def _failed_before_a_crash(self) -> JobErrorData | None:
+        """A step recorded as failed for good (a runner crashed before it could end the job)."""
+        for record in self.steps.values():
+            if record.status == "failed" and not record.fallback:
+                error = record.error or step_error("Step failed", "")
+                return job_error(error["title"], error["detail"], step_id=record.id)
+        return None
+
+    async def _launch_ready(self) -> None:
+        """Start every step whose dependencies are done; otherwise make finished results durable while
+        other steps still run.
 
         A finished step's write (``self.unsaved``) is committed together with the ``step.running`` marks
         of the steps it unblocks — one transaction per step on the critical path — and the last ones ride
         along with the job's final write.
         """
-        for record in self.steps.values():
-            if record.status == "failed" and not record.fallback:  # failed just before a crash
-                detail = (record.error or {}).get("detail", "")
-                return StepFailed(record.id, (record.error or {}).get("title", "Step failed"), detail)
-        done = {sid for sid, record in self.steps.items() if record.usable}
-        started = set(done)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._seconds_left()
-        plan = self.ctx.plan(self.spec)
-        while self.abort_reason is None:
-            ready = [step for step, needs in plan if step.id not in started and needs <= done]
-            if ready:
-                await self._start(ready)
-                started.update(step.id for step in ready)
-            elif self.unsaved and self.tasks:  # others still run: make the finished results durable now
-                await self._durable(self._take_unsaved())
-            if not self.tasks:
-                return None
-            finished, _ = await asyncio.wait(
-                self.tasks, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
-            )
-            if not finished:
-                self.abort("timeout")
-                break
-            for task in finished:
-                self.tasks.discard(task)
-                if task.cancelled():
-                    continue
-                if (exc := task.exception()) is not None:
-                    if isinstance(exc, StepFailed):
-                        self.unsaved.append(exc.write)
-                        return exc
-                    raise exc
-                self.unsaved.append(task.result())
-                done.add(task.get_name())
-        return None
+        ready = [
+            step
+            for step, needs in self.ctx.plan(self.spec)
+            if step.id not in self.started and needs <= self.done
+        ]
+        if ready:
+            await self._start(ready)
+        elif self.unsaved and self.tasks:
+            await self._durable(self._take_unsaved())
+
+    async def _next_finished(self, deadline: float) -> set[asyncio.Task[StepOutcome]]:
+        """The step tasks that finished next; empty when the job's deadline passed first."""
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        finished, _ = await asyncio.wait(self.tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return finished
+
+    def _collect(self, finished: Iterable[asyncio.Task[StepOutcome]]) -> JobErrorData | None:
+        """Record finished steps (their writes join ``unsaved``); the job's error if one failed it.
+
+        A step task that raised is a bug: it propagates, and the runner treats the job as crashed."""
+        failure: JobErrorData | None = None
+        for task in finished:
+            self.tasks.discard(task)
+            if task.cancelled():
+                continue
+            outcome = task.result()
+            self.unsaved.append(outcome.write)
+            if outcome.failure is not None:
+                failure = failure or outcome.failure
+            else:
+                self.done.add(task.get_name())
+        return failure
 
     async def _start(self, ready: list[StepSpec]) -> None:
         """Mark ``ready`` steps running (with any unsaved results: durably), then launch them."""
@@ -168,21 +209,20 @@ class JobRun:
             self._begin_attempt(record, now)
             write.steps.append(record.row())
             write.events.append(
-                event("step.running", now, step_id=record.id, status="running", attempt=record.attempts)
+                event_row("step.running", now, step_id=record.id, status="running", attempt=record.attempts)
             )
         if write.files or any(row["status"] != "running" for row in write.steps):
             await self._durable(write)
         else:
             self.ctx.writer.submit(write)  # only running marks: a crash may lose them harmlessly
         for step in ready:
+            self.started.add(step.id)
             self.tasks.add(asyncio.create_task(self._run_step(step), name=step.id))
 
     def _take_unsaved(self) -> Write:
         merged = Write(self.id)
         for write in self.unsaved:
-            merged.steps += write.steps
-            merged.events += write.events
-            merged.files += write.files
+            merged.extend(write)
         self.unsaved.clear()
         return merged
 
@@ -197,14 +237,14 @@ class JobRun:
             await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
 
-    def _context(self) -> dict[str, Any]:
+    def _context(self) -> dict[str, object]:
         usable = {sid: record.outputs for sid, record in self.steps.items() if record.usable}
         return {"inputs": self.inputs, "steps": usable}
 
     # --- one step ------------------------------------------------------------------------------------
 
-    async def _run_step(self, step: StepSpec) -> Write:
-        """Call the worker (with retries); return the step's final write, or raise StepFailed."""
+    async def _run_step(self, step: StepSpec) -> StepOutcome:
+        """Call the worker (with retries) until the step succeeds or fails for good."""
         record = self.steps[step.id]
         try:
             context = self._context()
@@ -216,7 +256,7 @@ class JobRun:
             )
         except KeyError as exc:
             detail = f"the value for {exc.args[0]} is missing (an earlier step did not return it)"
-            return await self._step_failed(step, record, "Missing input", detail, retryable=False)
+            return self._step_failed(step, record, "Missing input", detail, retryable=False)
         settings = self.ctx.settings
         max_attempts = step.max_attempts or settings.default_max_attempts
         timeout = step.timeout_seconds or settings.step_timeout_seconds
@@ -234,9 +274,9 @@ class JobRun:
                 if err.retryable and record.attempts < max_attempts:
                     await self._wait_to_retry(record, err)
                     continue
-                return await self._step_failed(step, record, err.title, err.detail, retryable=err.retryable)
+                return self._step_failed(step, record, err.title, err.detail, retryable=err.retryable)
             self.ctx.metrics.observe_step(step.worker, "ok", time.perf_counter() - began)
-            return await self._step_succeeded(step, record, response)
+            return self._step_succeeded(step, record, response)
 
     @staticmethod
     def _begin_attempt(record: StepRecord, now: datetime) -> None:
@@ -248,7 +288,7 @@ class JobRun:
     def _mark_running(self, record: StepRecord) -> None:
         now = utcnow()
         self._begin_attempt(record, now)
-        running = event("step.running", now, step_id=record.id, status="running", attempt=record.attempts)
+        running = event_row("step.running", now, step_id=record.id, status="running", attempt=record.attempts)
         self.ctx.writer.submit(Write(self.id, steps=[record.row()], events=[running]))
 
     async def _wait_to_retry(self, record: StepRecord, err: WorkerCallError) -> None:
@@ -259,19 +299,19 @@ class JobRun:
             cap=settings.retry_cap_seconds,
             retry_after=err.retry_after,
         )
-        detail = f"{err}; retrying in {delay:.2f} s"
-        retrying = event(
+        retrying = event_row(
             "step.retrying",
             utcnow(),
             step_id=record.id,
             status="running",
             attempt=record.attempts,
-            detail=detail,
+            detail=f"{err}; retrying in {delay:.2f} s",
         )
         self.ctx.writer.submit(Write(self.id, events=[retrying]))
         await asyncio.sleep(delay)
 
-    def _finished(self, record: StepRecord, status: str) -> datetime:
+    @staticmethod
+    def _finished(record: StepRecord, status: StepStatus) -> datetime:
         now = utcnow()
         record.status = status
         record.finished_at = now
@@ -279,24 +319,27 @@ class JobRun:
             record.duration_ms = round((now - record.started_at) / timedelta(milliseconds=1), 3)
         return now
 
-    async def _step_succeeded(self, step: StepSpec, record: StepRecord, response: RunResponse) -> Write:
+    def _step_succeeded(self, step: StepSpec, record: StepRecord, response: RunResponse) -> StepOutcome:
         try:
             files = output_files(self.id, step.id, response.outputs, utcnow())
         except ValueError as exc:
-            return await self._step_failed(step, record, "Bad worker output", str(exc), retryable=False)
+            return self._step_failed(step, record, "Bad worker output", str(exc), retryable=False)
         now = self._finished(record, "succeeded")
         record.outputs = response.outputs
         record.usage = response.usage.model_dump(exclude_none=True)
         record.backend, record.model = response.usage.provider, response.usage.model
         record.placeholder = response.placeholder
-        succeeded = event("step.succeeded", now, step_id=step.id, status="succeeded", attempt=record.attempts)
-        return Write(self.id, steps=[record.row()], events=[succeeded], files=files)
+        succeeded = event_row(
+            "step.succeeded", now, step_id=step.id, status="succeeded", attempt=record.attempts
+        )
+        return StepOutcome(Write(self.id, steps=[record.row()], events=[succeeded], files=files))
 
-    async def _step_failed(
+    def _step_failed(
         self, step: StepSpec, record: StepRecord, title: str, detail: str, *, retryable: bool
-    ) -> Write:
+    ) -> StepOutcome:
+        """The step failed for good: its on_error outputs stand in when it has them, else the job fails."""
         now = self._finished(record, "failed")
-        record.error = {"title": title, "detail": detail, "retryable": retryable}
+        record.error = step_error(title, detail, retryable=retryable)
         note = f"{title}: {detail}"
         if step.on_error is not None:
             try:
@@ -305,13 +348,13 @@ class JobRun:
                 note += "; using the step's on_error outputs instead"
             except KeyError as exc:
                 note += f"; its on_error outputs could not be made ({exc.args[0]} is missing)"
-        failed = event(
+        failed = event_row(
             "step.failed", now, step_id=step.id, status="failed", attempt=record.attempts, detail=note
         )
         write = Write(self.id, steps=[record.row()], events=[failed])
-        if not record.fallback:
-            raise StepFailed(step.id, title, detail, write)
-        return write
+        if record.fallback:
+            return StepOutcome(write)
+        return StepOutcome(write, failure=job_error(title, detail, step_id=step.id))
 
     async def _durable(self, write: Write) -> None:
         if not await self.ctx.writer.write(write):
@@ -324,47 +367,47 @@ class JobRun:
             outputs = resolve(self.spec.outputs, self._context())
         except KeyError as exc:
             detail = f"the pipeline output {exc.args[0]} was not produced by any step"
-            await self._finish("failed", error={"title": "Missing output", "detail": detail, "step_id": None})
+            await self._finish("failed", error=job_error("Missing output", detail))
             return
-        await self._finish("succeeded", error=None, outputs=outputs)
+        await self._finish("succeeded", outputs=outputs)
 
     async def _finish(
         self,
-        status: str,
+        status: JobStatus,
         *,
-        error: dict[str, Any] | None,
-        outputs: dict[str, Any] | None = None,
+        error: JobErrorData | None = None,
+        outputs: dict[str, object] | None = None,
         skipped_title: str | None = None,
     ) -> None:
         now = utcnow()
         final = self._take_unsaved()  # the last finished steps ride along with the job's final row
-        steps, events = final.steps, final.events
-        for record in self.steps.values():
-            if record.status in ("pending", "running"):
-                if record.status == "running" and skipped_title:
-                    record.error = {
-                        "title": skipped_title,
-                        "detail": "aborted while running",
-                        "retryable": False,
-                    }
-                record.status = "skipped"
-                record.finished_at = now if record.started_at else None
-                steps.append(record.row())
-                events.append(event("step.skipped", now, step_id=record.id, status="skipped"))
-        detail = error["detail"] if error else None
-        events.append(
-            event(f"job.{status}", now, status=status, step_id=(error or {}).get("step_id"), detail=detail)
+        final.extend(end_of_job(self, status, now=now, error=error, skipped_title=skipped_title))
+        final.job = terminal_job_row(
+            status, now=now, error=error, outputs=outputs, usage=total_usage(list(self.steps.values()))
         )
-        job = {
-            "status": status,
-            "outputs": outputs or {},
-            "error": error,
-            "usage": total_usage(list(self.steps.values())),
-            "finished_at": now,
-            "updated_at": now,
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
-        final.job = job
         if await self.ctx.writer.write(final):
             self.ctx.metrics.jobs_finished.labels(status).inc()
+
+
+def end_of_job(
+    run: JobRun,
+    status: JobStatus,
+    *,
+    now: datetime,
+    error: JobErrorData | None = None,
+    skipped_title: str | None = None,
+) -> Write:
+    """The rows that end a job: its unfinished steps skipped (a running one with ``skipped_title`` as its
+    error when given) and the ``job.<status>`` event. The caller adds the job's terminal row."""
+    write = Write(run.id)
+    for record in run.unfinished_steps():
+        if record.status == "running" and skipped_title:
+            record.error = step_error(skipped_title, "aborted while running")
+        record.status = "skipped"
+        record.finished_at = now if record.started_at else None
+        write.steps.append(record.row())
+        write.events.append(event_row("step.skipped", now, step_id=record.id, status="skipped"))
+    detail = error["detail"] if error else None
+    step_id = error["step_id"] if error else None
+    write.events.append(event_row(f"job.{status}", now, status=status, step_id=step_id, detail=detail))
+    return write

@@ -10,17 +10,20 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.metrics import Metrics
 from gateway.pipelines import PipelineRegistry
-from gateway.runner.job import JobRun, RunnerContext
-from gateway.runner.writer import GroupWriter, Write
+from gateway.runner.client import WorkerClient
+from gateway.runner.job import JobRun, RunnerContext, end_of_job
+from gateway.settings import Settings
 from gateway.store import queue
+from gateway.store.job_writer import JobWriter, Write
 from gateway.store.models import utcnow
 from gateway.store.queue import ClaimedJob
+from gateway.store.rows import event_row, job_error, terminal_job_row
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +36,25 @@ class Runner:
         *,
         engine: AsyncEngine,
         registry: PipelineRegistry,
-        context_factory: Callable[[GroupWriter], RunnerContext],
-        on_commit: Callable[[object], None] | None = None,
+        client: WorkerClient,
+        settings: Settings,
+        metrics: Metrics,
+        on_commit: Callable[[Iterable[str]], None] | None = None,
     ) -> None:
         self.owner = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._engine = engine
         self._registry = registry
-        self.writer = GroupWriter(engine, owner=self.owner, on_commit=on_commit)
-        self.ctx = context_factory(self.writer)
-        self.settings = self.ctx.settings
+        self.settings = settings
+        self.writer = JobWriter(
+            engine, owner=self.owner, max_batch=settings.write_batch_max, on_commit=on_commit
+        )
+        self.ctx = RunnerContext(self.writer, client, settings, metrics)
         self.active: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._last_tick = time.monotonic()
-        self._background: set[asyncio.Task[object]] = set()
+        self._background: set[asyncio.Future[None]] = set()
         self._reserved = 0  # slots promised to jobs being inserted already claimed (see reserve)
         self._found_queued = False  # the last claim found queued jobs (another process may be submitting)
 
@@ -100,7 +107,9 @@ class Runner:
     def lease_seconds(self) -> float:
         return self.settings.lease_seconds
 
-    def _free(self) -> int:
+    @property
+    def free_slots(self) -> int:
+        """Jobs this runner can take now: its concurrency less running jobs and slots reserved by submits."""
         return self.settings.runner_concurrency - len(self.active) - self._reserved
 
     def reserve(self, n: int) -> int:
@@ -111,23 +120,18 @@ class Runner:
         """
         if self._stopping.is_set() or not self._loops:
             return 0
-        taken = max(0, min(n, self._free()))
+        taken = max(0, min(n, self.free_slots))
         self._reserved += taken
         return taken
 
-    def adopt(self, jobs: list[dict[str, Any]], reserved: int, *, left_queued: bool) -> None:
+    def adopt(self, jobs: list[ClaimedJob], reserved: int, *, left_queued: bool) -> None:
         """Start jobs the submit transaction committed as claimed by this runner (see :meth:`reserve`)."""
         self._reserved -= reserved
         if left_queued:
             self._wake.set()
         if self._stopping.is_set():
             return  # stop() hands running leases back; a later one expires and is taken over
-        self._launch(
-            [
-                ClaimedJob(row["id"], row["pipeline"], row["inputs"], row["started_at"], False, {})
-                for row in jobs
-            ]
-        )
+        self._launch(jobs)
 
     def cancel_now(self, job_id: str) -> None:
         """Abort a job this process is running (fast path beside the cancel-flag polling)."""
@@ -153,7 +157,7 @@ class Runner:
 
     async def _claim_once(self) -> None:
         self._last_tick = time.monotonic()
-        free = self._free()
+        free = self.free_slots
         if free > 0:
             want = min(free, self.settings.runner_claim_batch)
             claimed = await queue.claim_queued(
@@ -177,7 +181,7 @@ class Runner:
             if entry is not None and entry[0].abort_reason is None:
                 log.warning("lost the lease on job %s; another runner owns it now", job_id)
                 entry[0].abort("lost")
-        free = self._free()
+        free = self.free_slots
         if free > 0:
             taken = await queue.claim_expired(
                 self._engine, owner=self.owner, lease_seconds=self.settings.lease_seconds, limit=free
@@ -199,7 +203,7 @@ class Runner:
             try:
                 spec = self._registry.get(job.pipeline)
             except KeyError:
-                asyncio.create_task(self._unknown_pipeline(job))  # noqa: RUF006 - the writer holds the result
+                self._in_background(self._unknown_pipeline(job))
                 continue
             run = JobRun(job, spec, self.ctx)
             task = asyncio.create_task(run.execute(), name=f"job-{job.id}")
@@ -208,32 +212,59 @@ class Runner:
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         job_id = task.get_name().removeprefix("job-")
-        was_full = self._free() <= 0
+        was_full = self.free_slots <= 0
         entry = self.active.pop(job_id, None)
-        crashed = not task.cancelled() and task.exception() is not None
-        if crashed:
-            log.error(
-                "job %s crashed in the runner: %r; handing it back to the queue", job_id, task.exception()
-            )
-        if crashed or (entry is not None and entry[0].abort_reason == "lost"):
+        run = entry[0] if entry is not None else None
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("job %s crashed in the runner", job_id, exc_info=exc)
+            self._in_background(self._after_crash(job_id, run))
+        elif run is not None and run.abort_reason == "lost":
             # Hand the job back (a no-op when another runner holds it) rather than renewing a lease on a
             # job nobody here is running any more.
-            releasing = asyncio.create_task(
-                queue.release_lease(self._engine, owner=self.owner, job_id=job_id)
-            )
-            self._background.add(releasing)
-            releasing.add_done_callback(self._background.discard)
-        if was_full or crashed or self._found_queued:
+            self._in_background(self._release(job_id))
+        if was_full or self._found_queued:
             # Look for queued jobs now only when some may be waiting: the runner was full, or its last
             # claim found some (another process is submitting). Otherwise the queue was empty and later
             # submits of this process hand jobs over or wake it (or the poll finds them): at
             # concurrency 1 each finished job no longer costs an empty claim transaction.
             self._wake.set()
 
-    async def _release_later(self, job_id: str, *, delay: float) -> None:
-        """Put a job back in the queue, after ``delay`` (so a job that crashes the runner cannot spin)."""
-        if delay:
-            await self._pause(delay)
+    def _in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _after_crash(self, job_id: str, run: JobRun | None) -> None:
+        """Count the crash in the job's row; fail the job after ``runner_max_crashes`` of them, else hand
+        it back after a pause that grows with the count (a poison job must not spin a core)."""
+        try:
+            crashes = await queue.count_crash(self._engine, owner=self.owner, job_id=job_id)
+            if crashes is None:
+                return  # another runner holds it now, or it ended
+            if crashes >= self.settings.runner_max_crashes:
+                log.error("job %s crashed the runner %d times; failing it", job_id, crashes)
+                await self._fail_crashed(job_id, run, crashes)
+                return
+            await self._pause(self.settings.crash_pause_seconds * crashes)
+            await self._release(job_id)
+        except Exception:
+            log.exception("could not handle the crash of job %s; its lease will expire instead", job_id)
+
+    async def _fail_crashed(self, job_id: str, run: JobRun | None, crashes: int) -> None:
+        now = utcnow()
+        detail = f"the runner crashed {crashes} times while running this job; the gateway log has the cause"
+        error = job_error("Internal error", detail)
+        write = end_of_job(run, "failed", now=now, error=error) if run is not None else Write(job_id)
+        if run is None:
+            write.events.append(event_row("job.failed", now, status="failed", detail=detail))
+        write.job = terminal_job_row("failed", now=now, error=error)
+        if await self.writer.write(write):
+            self.ctx.metrics.jobs_finished.labels("failed").inc()
+
+    async def _release(self, job_id: str) -> None:
+        """Put a job back in the queue (a no-op when another runner holds it now)."""
+        if self._stopping.is_set():
+            return  # stop() hands every lease back
         try:
             await queue.release_lease(self._engine, owner=self.owner, job_id=job_id)
         except Exception:
@@ -241,20 +272,8 @@ class Runner:
 
     async def _unknown_pipeline(self, job: ClaimedJob) -> None:
         now = utcnow()
-        error = {
-            "title": "Unknown pipeline",
-            "detail": f"pipeline {job.pipeline!r} is no longer loaded",
-            "step_id": None,
-        }
-        events = [{"type": "job.failed", "status": "failed", "detail": error["detail"], "at": now}]
-        job_row = {
-            "status": "failed",
-            "outputs": {},
-            "error": error,
-            "usage": {},
-            "finished_at": now,
-            "updated_at": now,
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
-        await self.writer.write(Write(job.id, events=events, job=job_row))
+        error = job_error("Unknown pipeline", f"pipeline {job.pipeline!r} is no longer loaded")
+        failed = event_row("job.failed", now, status="failed", detail=error["detail"])
+        await self.writer.write(
+            Write(job.id, events=[failed], job=terminal_job_row("failed", now=now, error=error))
+        )

@@ -8,17 +8,19 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from gateway.store.models import StepStatus
 from gateway.store.render import file_kind, step_fields
+from gateway.store.rows import FileRow, StepErrorData, StepRow
 from workers.kit.contract import FileRef
 
 
 @dataclass(slots=True)
 class StepRecord:
-    """What the runner knows about one step; ``row()`` is the full steps update for the group writer."""
+    """What the runner knows about one step; ``row()`` is the full steps update for the job writer."""
 
     id: str
     worker: str
-    status: str = "pending"
+    status: StepStatus = "pending"
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -28,7 +30,7 @@ class StepRecord:
     placeholder: bool = False
     fallback: bool = False
     outputs: dict[str, Any] = field(default_factory=dict)
-    error: dict[str, Any] | None = None
+    error: StepErrorData | None = None
     usage: dict[str, Any] | None = None
 
     @classmethod
@@ -40,9 +42,9 @@ class StepRecord:
         """Its outputs can feed later steps: it succeeded, or failed with on_error outputs in their place."""
         return self.status == "succeeded" or (self.status == "failed" and self.fallback)
 
-    def row(self) -> dict[str, Any]:
+    def row(self) -> StepRow:
         return {
-            "k_step": self.id,
+            "step_id": self.id,
             "status": self.status,
             "attempts": self.attempts,
             "started_at": self.started_at,
@@ -58,23 +60,18 @@ class StepRecord:
         }
 
 
-def event(type_: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    """One job_events row (job_id is added by the writer)."""
-    return {"type": type_, "at": at, **fields}
-
-
 def safe_relative(path: str) -> bool:
     """True for a path that stays inside the files root (relative, no ``..``)."""
     pure = PurePosixPath(path)
     return bool(path) and not pure.is_absolute() and ".." not in pure.parts and "\\" not in path
 
 
-def output_files(job_id: str, step_id: str, outputs: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+def output_files(job_id: str, step_id: str, outputs: dict[str, Any], now: datetime) -> list[FileRow]:
     """files rows registering every file reference a worker returned, so each gets a /v1/files id.
 
     ValueError when a reference points outside the files root.
     """
-    rows = []
+    rows: list[FileRow] = []
     for name, value in outputs.items():
         if not FileRef.looks_like(value):
             continue

@@ -5,9 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.store.models import EventPublic, JobEvent, utc
-
-EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
+from gateway.store.models import EVENTS, EventPublic, utc
 
 
 async def events_after(

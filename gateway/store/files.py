@@ -9,9 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import NotFoundError
 from gateway.store.db import write_tx
-from gateway.store.models import FileRecord, utcnow
-
-FILES = FileRecord.__table__  # type: ignore[attr-defined]
+from gateway.store.models import FILES, utcnow
 
 
 async def add_file(

@@ -11,31 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import BadRequestError, ConflictError, IdempotencyMismatchError, NotFoundError
 from gateway.store.batch import InsertBatcher, insert_rows
 from gateway.store.db import write_tx
-from gateway.store.models import (
-    FileRecord,
-    IdempotencyKey,
-    Job,
-    JobEvent,
-    JobPublic,
-    Step,
-    is_terminal,
-    utcnow,
-)
+from gateway.store.models import EVENTS, FILES, IDEMPOTENCY, JOBS, STEPS, JobPublic, is_terminal, utcnow
 from gateway.store.render import new_job_public, render_jobs
+from gateway.store.rows import FileRow, event_row
 from workers.kit.contract import FileRef
-
-JOBS = Job.__table__  # type: ignore[attr-defined]
-STEPS = Step.__table__  # type: ignore[attr-defined]
-EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
-IDEMPOTENCY = IdempotencyKey.__table__  # type: ignore[attr-defined]
-FILES = FileRecord.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -45,7 +31,7 @@ class NewJob:
     pipeline: str
     inputs: dict[str, Any]
     steps: Sequence[tuple[str, str]]  # (step id, worker) in spec order
-    uploads: Sequence[dict[str, Any]] = ()  # files rows for files uploaded with the request
+    uploads: Sequence[FileRow] = ()  # files rows for files uploaded with the request
 
 
 def _content(value: Any) -> Any:
@@ -133,6 +119,10 @@ def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, li
         "error": None,
         "usage": {},
         "cancel_requested": False,
+        "crash_count": 0,
+        "lease_owner": None,  # every key a hand-over to the runner sets (one key set per executemany)
+        "lease_expires_at": None,
+        "started_at": None,
         "created_at": now,
         "updated_at": now,
     }
@@ -150,17 +140,12 @@ def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, li
         }
         for position, (step_id, worker) in enumerate(new.steps)
     ]
-    queued = {"job_id": job_id, "type": "job.queued", "status": "queued", "at": now}
+    queued = {**event_row("job.queued", now, status="queued"), "job_id": job_id}
     rows: list[tuple[Table, list[dict[str, Any]]]] = []
     if new.uploads:
         rows.append((FILES, [dict(row) for row in new.uploads]))
     rows += [(JOBS, [job]), (STEPS, steps), (EVENTS, [queued])]
     return rows
-
-
-async def _insert_job(conn: AsyncConnection, *, job_id: str, new: NewJob) -> None:
-    """Insert one job's rows on ``conn`` (inside the caller's transaction)."""
-    await insert_rows(conn, job_rows(job_id=job_id, new=new, now=utcnow()))
 
 
 async def get_job(engine: AsyncEngine, *, job_id: str) -> JobPublic:
@@ -237,16 +222,8 @@ async def request_cancel(engine: AsyncEngine, *, job_id: str) -> bool:
                 .where(STEPS.c.job_id == job_id, STEPS.c.status == "pending")
                 .values(status="skipped")
             )
-            await conn.execute(
-                insert(EVENTS),
-                {
-                    "job_id": job_id,
-                    "type": "job.canceled",
-                    "status": "canceled",
-                    "at": now,
-                    "detail": "canceled",
-                },
-            )
+            canceled = event_row("job.canceled", now, status="canceled", detail="canceled")
+            await conn.execute(insert(EVENTS), {**canceled, "job_id": job_id})
             return True
         flagged = await conn.execute(
             update(JOBS)
@@ -269,3 +246,10 @@ async def job_status(engine: AsyncEngine, *, job_id: str) -> str:
     if status is None:
         raise NotFoundError(f"no job with id {job_id!r}")
     return str(status)
+
+
+async def job_counts(engine: AsyncEngine) -> dict[str, int]:
+    """How many jobs there are in each status (for ``/metrics``)."""
+    query = select(JOBS.c.status, func.count()).group_by(JOBS.c.status)
+    async with engine.connect() as conn:
+        return {status: count for status, count in (await conn.execute(query)).all()}

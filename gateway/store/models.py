@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table
 from sqlmodel import Field, SQLModel
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
@@ -72,6 +72,7 @@ class Job(JobBase, table=True):
     error: dict[str, Any] | None = _json(nullable=True)
     usage: dict[str, Any] = _json()
     cancel_requested: bool = False
+    crash_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # runner crashes on it
     lease_owner: str | None = Field(default=None, max_length=64, index=True)
     lease_expires_at: datetime | None = _when()
     created_at: datetime = _when(nullable=False)
@@ -241,6 +242,19 @@ class EventPublic(SQLModel):
     attempt: int | None = None
     detail: str | None = None
     at: datetime
+
+
+def _table(model: type[SQLModel]) -> Table:
+    """A table model's Core table (SQLModel does not type ``__table__``)."""
+    return model.__table__  # type: ignore[attr-defined]
+
+
+#: Core tables for hot-path statements, one name per table.
+JOBS = _table(Job)
+STEPS = _table(Step)
+EVENTS = _table(JobEvent)
+FILES = _table(FileRecord)
+IDEMPOTENCY = _table(IdempotencyKey)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -10,31 +10,46 @@ All of these are SQLAlchemy Core on the hot path. Claiming differs per database:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.db import write_tx
-from gateway.store.models import Job, JobEvent, Step, as_utc, utcnow
-
-JOBS = Job.__table__  # type: ignore[attr-defined]
-STEPS = Step.__table__  # type: ignore[attr-defined]
-EVENTS = JobEvent.__table__  # type: ignore[attr-defined]
+from gateway.store.models import EVENTS, JOBS, STEPS, as_utc, utcnow
+from gateway.store.rows import EventRow, event_row
 
 
 @dataclass(slots=True)
 class ClaimedJob:
-    """A job this runner now holds the lease on, with the step rows it has so far."""
+    """A job this runner now holds the lease on, with the step rows it has so far (none when new)."""
 
     id: str
     pipeline: str
     inputs: dict[str, Any]
     started_at: datetime
-    resumed: bool  # True when taken over from a runner whose lease expired
-    steps: dict[str, Any]  # step id → steps row
+    steps: dict[str, Row[Any]] = field(default_factory=dict)  # step id → steps row
+
+
+def lease_values(*, owner: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
+    """The jobs columns that put a job under ``owner``'s lease (a claim, or a submit handed straight over)."""
+    return {
+        "status": "running",
+        "lease_owner": owner,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "updated_at": now,
+    }
+
+
+def claimed_event(*, owner: str, now: datetime, resumed: bool = False) -> EventRow:
+    """The ``job.running`` event logged when a runner takes a job."""
+    if resumed:
+        detail = f"resumed by runner {owner} after the previous runner's lease expired"
+    else:
+        detail = f"claimed by runner {owner}"
+    return event_row("job.running", now, status="running", detail=detail)
 
 
 def lock_in_id_order(query: Any, dialect: str) -> Any:
@@ -60,37 +75,22 @@ async def _claim(
         update(JOBS)
         .where(JOBS.c.id.in_(pick), *cond)
         .values(
-            status="running",
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            **lease_values(owner=owner, lease_seconds=lease_seconds, now=now),
             started_at=JOBS.c.started_at if expired else now,
-            updated_at=now,
         )
         .returning(JOBS.c.id, JOBS.c.pipeline, JOBS.c.inputs, JOBS.c.started_at)
     )
+    running = claimed_event(owner=owner, now=now, resumed=expired)
     async with write_tx(engine) as conn:
         rows = (await conn.execute(claim)).all()
         if not rows:
             return []
-        if expired:
-            detail = f"resumed by runner {owner} after the previous runner's lease expired"
-        else:
-            detail = f"claimed by runner {owner}"
-        await conn.execute(
-            insert(EVENTS),
-            [
-                {"job_id": r.id, "type": "job.running", "status": "running", "detail": detail, "at": now}
-                for r in rows
-            ],
-        )
+        await conn.execute(insert(EVENTS), [{**running, "job_id": r.id} for r in rows])
         steps = (await conn.execute(select(STEPS).where(STEPS.c.job_id.in_([r.id for r in rows])))).all()
-    by_job: dict[str, dict[str, Any]] = {r.id: {} for r in rows}
+    claimed = {r.id: ClaimedJob(r.id, r.pipeline, r.inputs, as_utc(r.started_at) or now) for r in rows}
     for step in steps:
-        by_job[step.job_id][step.step_id] = step
-    return [
-        ClaimedJob(r.id, r.pipeline, r.inputs, as_utc(r.started_at) or now, expired, by_job[r.id])
-        for r in rows
-    ]
+        claimed[step.job_id].steps[step.step_id] = step
+    return list(claimed.values())
 
 
 async def claim_queued(
@@ -141,6 +141,20 @@ async def release_leases(engine: AsyncEngine, *, owner: str) -> int:
     )
     async with write_tx(engine) as conn:
         return (await conn.execute(stmt)).rowcount
+
+
+async def count_crash(engine: AsyncEngine, *, owner: str, job_id: str) -> int | None:
+    """Add one to the job's crash count while this runner holds it; the new count (None: not ours now).
+
+    The count lives in the row, so a runner restart does not reset it."""
+    stmt = (
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.lease_owner == owner, JOBS.c.status == "running")
+        .values(crash_count=JOBS.c.crash_count + 1, updated_at=utcnow())
+        .returning(JOBS.c.crash_count)
+    )
+    async with write_tx(engine) as conn:
+        return (await conn.execute(stmt)).scalar()
 
 
 async def release_lease(engine: AsyncEngine, *, owner: str, job_id: str) -> bool:

@@ -9,11 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store.models import FileRecord, JobPublic, JobUsage, Step, StepPublic, as_utc, utc
+from gateway.store.models import FILES, STEPS, JobPublic, JobUsage, StepPublic, as_utc, utc
 from workers.kit.contract import FileRef
-
-FILES = FileRecord.__table__  # type: ignore[attr-defined]
-STEPS = Step.__table__  # type: ignore[attr-defined]
 
 
 def file_kind(content_type: str) -> str:

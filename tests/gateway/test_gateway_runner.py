@@ -10,16 +10,23 @@ from gateway_fakes import Behaviour
 from gateway_helpers import free_port, submit, wait_for_job
 from sqlalchemy import select, update
 
-from gateway.runner.writer import GroupWriter, Write
+from gateway.runner.steps import StepRecord
 from gateway.store import create_engine
 from gateway.store import queue as store_queue
-from gateway.store.models import Job, Step, utcnow
+from gateway.store.job_writer import JobWriter, Write
+from gateway.store.models import EVENTS, JOBS, STEPS, utcnow
+from gateway.store.rows import StepRow
 
 pytestmark = pytest.mark.anyio
 
 
 def step(job: dict, step_id: str) -> dict:
     return next(s for s in job["steps"] if s["id"] == step_id)
+
+
+def step_row(step_id: str, **fields) -> StepRow:
+    """A full steps update, as the runner writes it, for a step of the fixture's llm pipelines."""
+    return StepRecord(step_id, "llm", **fields).row()
 
 
 async def test_retryable_errors_are_retried_after_retry_after(gateway, fake_worker):
@@ -113,14 +120,9 @@ async def test_expired_lease_is_taken_over_and_finished_steps_are_kept(
     try:
         # A runner that claims the job, finishes step one, then dies without renewing its lease.
         [claimed] = await store_queue.claim_queued(engine, owner="dead-runner", lease_seconds=0.5, limit=5)
-        writer = GroupWriter(engine, owner="dead-runner")
+        writer = JobWriter(engine, owner="dead-runner")
         writer.start()
-        row = {
-            "k_step": "one",
-            "status": "succeeded",
-            "attempts": 1,
-            "outputs": {"text": "from the dead runner"},
-        }
+        row = step_row("one", status="succeeded", attempts=1, outputs={"text": "from the dead runner"})
         assert await writer.write(Write(claimed.id, steps=[row]))
         await writer.stop()
     finally:
@@ -141,18 +143,21 @@ async def test_a_runner_that_lost_its_lease_cannot_write(database_url, make_gate
     try:
         await store_queue.claim_queued(engine, owner="slow", lease_seconds=30, limit=1)
         async with engine.begin() as conn:  # its lease runs out…
-            await conn.execute(update(Job.__table__).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+            await conn.execute(update(JOBS).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
         [taken] = await store_queue.claim_expired(engine, owner="fast", lease_seconds=30, limit=1)
-        assert taken.id == job["id"] and taken.resumed
-        writer = GroupWriter(engine, owner="slow")
+        assert taken.id == job["id"]
+        async with engine.connect() as conn:
+            details = (
+                await conn.execute(select(EVENTS.c.detail).where(EVENTS.c.job_id == job["id"]))
+            ).scalars()
+            assert "resumed by runner fast after the previous runner's lease expired" in list(details)
+        writer = JobWriter(engine, owner="slow")
         writer.start()
-        stale = {"k_step": "one", "status": "succeeded", "attempts": 1, "outputs": {"text": "stale"}}
+        stale = step_row("one", status="succeeded", attempts=1, outputs={"text": "stale"})
         assert await writer.write(Write(job["id"], steps=[stale])) is False
         await writer.stop()
         async with engine.connect() as conn:
-            status = (
-                await conn.execute(select(Step.__table__.c.status).where(Step.__table__.c.step_id == "one"))
-            ).scalar()
+            status = (await conn.execute(select(STEPS.c.status).where(STEPS.c.step_id == "one"))).scalar()
         assert status == "pending"
     finally:
         await engine.dispose()
@@ -192,7 +197,7 @@ async def test_a_submit_hands_the_job_straight_to_the_runner_in_the_same_process
     events = (await gateway.get(f"/v1/jobs/{first['id']}/events")).text
     assert events.index("job.queued") < events.index("job.running") < events.index("step.running")
     assert f"claimed by runner {runner.owner}" in events
-    assert runner._reserved == 0 and not runner.active
+    assert runner.free_slots == 1 and not runner.active  # no slot stays reserved
 
 
 class _CrashedRunner:
@@ -204,13 +209,13 @@ class _CrashedRunner:
     def reserve(self, n: int) -> int:
         return n
 
-    def adopt(self, jobs: list, reserved: int, *, left_queued: bool) -> None:
+    def adopt(self, jobs: list[store_queue.ClaimedJob], reserved: int, *, left_queued: bool) -> None:
         pass
 
 
 async def test_a_handed_over_job_lost_in_a_crash_is_taken_over_when_its_lease_expires(make_gateway):
     api = await make_gateway(role="api")
-    api.app.state.batcher.handoff = _CrashedRunner()  # type: ignore[attr-defined]
+    api.app.state.batcher.connect(_CrashedRunner())  # type: ignore[attr-defined]
     job = await submit(api, "chain", text="x")
     assert (await api.get(f"/v1/jobs/{job['id']}")).json()["status"] == "running"
     await make_gateway(role="runner")
@@ -227,15 +232,15 @@ async def test_writes_nobody_awaits_ride_along_with_the_next_commit_or_go_soon(m
     engine = create_engine(database_url)
     try:
         await store_queue.claim_queued(engine, owner="me", lease_seconds=30, limit=1)
-        writer = GroupWriter(engine, owner="me", lazy_seconds=0.05)
+        writer = JobWriter(engine, owner="me", lazy_seconds=0.05)
         writer.start()
-        running = {"k_step": "one", "status": "running", "attempts": 1}
-        done = {"k_step": "one", "status": "succeeded", "attempts": 1, "outputs": {"text": "y"}}
+        running = step_row("one", status="running", attempts=1)
+        done = step_row("one", status="succeeded", attempts=1, outputs={"text": "y"})
         writer.submit(Write(job["id"], steps=[running]))
         assert await writer.write(Write(job["id"], steps=[done]))
-        assert writer.transactions == 1 and writer.writes == 2  # one commit, in submission order
+        assert writer.transactions == 1 and writer.items == 2  # one commit, in submission order
         assert step(await wait_for_job(api, job["id"], statuses=("running",)), "one")["status"] == "succeeded"
-        writer.submit(Write(job["id"], steps=[{**running, "k_step": "two"}]))  # alone: committed soon
+        writer.submit(Write(job["id"], steps=[step_row("two", status="running", attempts=1)]))  # alone: soon
         for _ in range(100):
             if writer.transactions == 2:
                 break
@@ -245,3 +250,64 @@ async def test_writes_nobody_awaits_ride_along_with_the_next_commit_or_go_soon(m
         assert step((await api.get(f"/v1/jobs/{job['id']}")).json(), "two")["status"] == "running"
     finally:
         await engine.dispose()
+
+
+async def test_a_job_that_crashes_the_runner_every_time_fails_after_a_few_crashes(
+    make_gateway, database_url, monkeypatch
+):
+    from gateway.runner.client import HttpWorkerClient
+
+    real_run = HttpWorkerClient.run
+    poisoned_calls = 0
+
+    async def run_with_a_fault(self, worker, request, *, time_limit):
+        nonlocal poisoned_calls
+        if request.inputs.get("text") == "poison":
+            poisoned_calls += 1
+            raise RuntimeError("injected fault: a bug in the runner")  # not a WorkerCallError: a crash
+        return await real_run(self, worker, request, time_limit=time_limit)
+
+    monkeypatch.setattr(HttpWorkerClient, "run", run_with_a_fault)
+    gateway = await make_gateway(runner_max_crashes=3, crash_pause_seconds=0.05)
+    poison = await submit(gateway, "chain", text="poison")
+    others = [await submit(gateway, "chain", text=f"ok{i}") for i in range(5)]
+    failed = await wait_for_job(gateway, poison["id"], within=20)
+    assert failed["status"] == "failed"
+    assert failed["error"]["title"] == "Internal error" and "crashed 3 times" in failed["error"]["detail"]
+    assert [s["status"] for s in failed["steps"]] == ["skipped", "skipped", "skipped"]
+    finished = [await wait_for_job(gateway, j["id"]) for j in others]
+    assert [j["status"] for j in finished] == ["succeeded"] * 5  # the poison job blocked nobody
+    assert poisoned_calls == 3  # claimed once per crash, never in a loop
+    events = (await gateway.get(f"/v1/jobs/{poison['id']}/events")).text
+    assert events.count("event: job.running") == 3 and events.count("event: job.failed") == 1
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            crashes = (
+                await conn.execute(select(JOBS.c.crash_count).where(JOBS.c.id == poison["id"]))
+            ).scalar()
+    finally:
+        await engine.dispose()
+    assert crashes == 3  # counted in the row, so a restart does not reset it
+
+
+async def test_the_crash_count_survives_a_runner_restart(make_gateway, database_url, monkeypatch):
+    from gateway.runner.client import HttpWorkerClient
+
+    async def always_crash(self, worker, request, *, time_limit):
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(HttpWorkerClient, "run", always_crash)
+    api = await make_gateway(role="api")
+    job = await submit(api, "chain", text="x")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:  # two crashes already counted by runners that are gone now
+            await conn.execute(update(JOBS).where(JOBS.c.id == job["id"]).values(crash_count=2))
+        await make_gateway(role="runner", runner_max_crashes=3, crash_pause_seconds=0.05)
+        done = await wait_for_job(api, job["id"], within=20)
+    finally:
+        await engine.dispose()
+    assert done["status"] == "failed" and "crashed 3 times" in done["error"]["detail"]
+    events = (await api.get(f"/v1/jobs/{job['id']}/events")).text
+    assert events.count("event: job.running") == 1  # the third crash was the last

@@ -1,0 +1,131 @@
+"""The runner's writes: many jobs' step results, events, output files and final rows in one transaction.
+
+Every job hands the :class:`JobWriter` a small :class:`Write` and, when it must be durable before going
+on, awaits it (group commit, see ``group_commit.py``). Each transaction first re-asserts this runner's
+lease on the jobs it touches (one ``UPDATE … RETURNING id``, which also locks those rows on PostgreSQL);
+writes for jobs whose lease was taken over are dropped, so a runner that lost a job can never overwrite
+the new owner's progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.store.group_commit import GroupCommit
+from gateway.store.models import EVENTS, FILES, JOBS, STEPS, utcnow
+from gateway.store.queue import lock_in_id_order
+from gateway.store.rows import EventRow, FileRow, StepRow, TerminalJobRow
+
+_STEP_UPDATE = update(STEPS).where(
+    STEPS.c.job_id == bindparam("k_job"), STEPS.c.step_id == bindparam("k_step")
+)
+_JOB_UPDATE = update(JOBS).where(JOBS.c.id == bindparam("k_job"))
+_EVENT_INSERT = insert(EVENTS)
+_EVENT_KEYS = ("type", "step_id", "status", "attempt", "detail", "at")
+
+
+@dataclass(slots=True)
+class Write:
+    """Everything one job wants written at one moment; ``job`` is its final row when it ends."""
+
+    job_id: str
+    steps: list[StepRow] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+    files: list[FileRow] = field(default_factory=list)
+    job: TerminalJobRow | None = None
+
+    def extend(self, other: Write) -> None:
+        """Add ``other``'s rows (of the same job) after this one's."""
+        self.steps += other.steps
+        self.events += other.events
+        self.files += other.files
+
+
+class JobWriter(GroupCommit[Write, bool]):
+    """Group-commits :class:`Write` objects of one runner's jobs; a write's result is False when the
+    runner no longer holds that job's lease and the write was dropped."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        owner: str,
+        max_batch: int = 2_000,
+        on_commit: Callable[[Iterable[str]], None] | None = None,
+        lazy_seconds: float = 0.05,
+    ) -> None:
+        super().__init__(engine, name="job-writer", max_batch=max_batch, lazy_seconds=lazy_seconds)
+        self._on_commit = on_commit
+        self._fence = _fence_statement(owner, engine.dialect.name)
+        self._upsert_file = _file_upsert(engine.dialect.name)
+
+    async def write(self, write: Write) -> bool:
+        """Commit ``write``; False when the lease was lost and it was dropped."""
+        return await self.commit(write)
+
+    def apply(self, conn: Connection, items: list[Write]) -> list[bool]:
+        job_ids = sorted({w.job_id for w in items})
+        owned = {row.id for row in conn.execute(self._fence, {"fence_ids": job_ids, "fence_at": utcnow()})}
+        for stmt, params in self._statements([w for w in items if w.job_id in owned]):
+            conn.execute(stmt, params)
+        return [w.job_id in owned for w in items]
+
+    def committed(self, items: list[Write], outs: list[bool]) -> None:
+        if self._on_commit is not None:
+            self._on_commit({w.job_id for w, kept in zip(items, outs, strict=True) if kept})
+
+    def _statements(self, writes: list[Write]) -> list[tuple[Any, list[dict[str, Any]]]]:
+        """The statements (each with its executemany rows) that apply ``writes``, in a safe order."""
+        out: list[tuple[Any, list[dict[str, Any]]]] = []
+        files = [dict(f) for w in writes for f in w.files]
+        if files:
+            out.append((self._upsert_file, files))
+        steps = [_step_params(w.job_id, s) for w in writes for s in w.steps]
+        if steps:
+            out.append((_STEP_UPDATE, steps))
+        jobs = [{"k_job": w.job_id, **w.job} for w in writes if w.job is not None]
+        if jobs:
+            out.append((_JOB_UPDATE, jobs))
+        events = [_event_params(w.job_id, e) for w in writes for e in w.events]
+        if events:
+            out.append((_EVENT_INSERT, events))
+        return out
+
+
+def _step_params(job_id: str, row: StepRow) -> dict[str, Any]:
+    params: dict[str, Any] = dict(row)
+    params["k_step"] = params.pop("step_id")
+    params["k_job"] = job_id
+    return params
+
+
+def _event_params(job_id: str, event: EventRow) -> dict[str, Any]:
+    params: dict[str, Any] = {key: event.get(key) for key in _EVENT_KEYS}
+    params["job_id"] = job_id
+    return params
+
+
+def _fence_statement(owner: str, dialect: str) -> Any:
+    """Re-assert the lease on a batch's jobs; built once per writer (ids and time are parameters)."""
+    # Lock in id order (like renew_leases) so the heartbeat and this writer can never deadlock.
+    ids: Any = bindparam("fence_ids", expanding=True)
+    mine = lock_in_id_order(select(JOBS.c.id).where(JOBS.c.id.in_(ids), JOBS.c.lease_owner == owner), dialect)
+    return (
+        update(JOBS).where(JOBS.c.id.in_(mine)).values(updated_at=bindparam("fence_at")).returning(JOBS.c.id)
+    )
+
+
+def _file_upsert(dialect: str) -> Any:
+    # A step re-run after a takeover writes the same path again: keep one row, with the newest content.
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(FILES)
+    return stmt.on_conflict_do_update(
+        index_elements=["path"],
+        set_={c: stmt.excluded[c] for c in ("content_type", "kind", "bytes", "sha256", "job_id", "step_id")},
+    )
