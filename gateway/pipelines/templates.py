@@ -6,6 +6,7 @@ dict); references inside longer text are interpolated as text. There are no expr
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -37,13 +38,19 @@ class Reference:
 
 
 def _parse_one(match: re.Match[str]) -> Reference:
-    body = match.group(1).strip()
+    return _reference(match.group(0))
+
+
+@functools.lru_cache(maxsize=4096)
+def _reference(text: str) -> Reference:
+    """The reference ``{{ … }}`` stands for; cached, since the runner resolves the same specs per step."""
+    body = text[2:-2].strip()
     if found := _INPUT_REF.fullmatch(body):
-        return Reference(match.group(0), "inputs", found.group(1))
+        return Reference(text, "inputs", found.group(1))
     if found := _STEP_REF.fullmatch(body):
-        return Reference(match.group(0), "steps", found.group(1), found.group(2))
+        return Reference(text, "steps", found.group(1), found.group(2))
     raise ValueError(
-        f"'{match.group(0)}' is not a reference; use '{{{{ inputs.NAME }}}}' or '{{{{ steps.ID.FIELD }}}}'"
+        f"'{text}' is not a reference; use '{{{{ inputs.NAME }}}}' or '{{{{ steps.ID.FIELD }}}}'"
     )
 
 

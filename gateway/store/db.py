@@ -75,8 +75,13 @@ def write_lock(engine: AsyncEngine) -> asyncio.Lock:
     return lock
 
 
-def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
-    """A blocking twin of a SQLite engine (same file, same pragmas), for whole transactions in one thread hop."""
-    twin = sa_create_engine(engine.url.set(drivername="sqlite"), pool_size=1, max_overflow=2)
-    event.listen(twin, "connect", _sqlite_pragmas)
-    return twin
+def blocking_twin(engine: AsyncEngine) -> Engine:
+    """A blocking twin of an engine (same database, same settings), for whole transactions in one thread hop.
+
+    The group-commit engine runs one transaction at a time, so one pooled connection serves it.
+    """
+    if engine.dialect.name == "sqlite":
+        twin = sa_create_engine(engine.url.set(drivername="sqlite"), pool_size=1, max_overflow=2)
+        event.listen(twin, "connect", _sqlite_pragmas)
+        return twin
+    return sa_create_engine(engine.url, pool_size=1, max_overflow=2, pool_pre_ping=True)

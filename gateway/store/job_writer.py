@@ -27,7 +27,7 @@ _STEP_UPDATE = update(STEPS).where(
 )
 _JOB_UPDATE = update(JOBS).where(JOBS.c.id == bindparam("k_job"))
 _EVENT_INSERT = insert(EVENTS)
-_EVENT_KEYS = ("type", "step_id", "status", "attempt", "detail", "at")
+_EVENT_DEFAULTS = {"step_id": None, "status": None, "attempt": None, "detail": None}
 
 
 @dataclass(slots=True)
@@ -106,7 +106,8 @@ def _step_params(job_id: str, row: StepRow) -> dict[str, Any]:
 
 
 def _event_params(job_id: str, event: EventRow) -> dict[str, Any]:
-    params: dict[str, Any] = {key: event.get(key) for key in _EVENT_KEYS}
+    # event_row() sets every column; a row built by hand without some still gets one key set.
+    params: dict[str, Any] = {**_EVENT_DEFAULTS, **event}
     params["job_id"] = job_id
     return params
 
