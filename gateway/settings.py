@@ -60,7 +60,10 @@ class Settings(BaseSettings):
         default=3, ge=1, le=100, description="Runner crashes on one job before it fails as an internal error"
     )
     crash_pause_seconds: float = Field(
-        default=5.0, ge=0, le=3_600, description="Pause before a crashed job goes back to the queue (x crashes)"
+        default=5.0,
+        ge=0,
+        le=3_600,
+        description="Pause before a crashed job goes back to the queue (x crashes)",
     )
     sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
     sse_poll_seconds: float = Field(default=0.5, gt=0, le=30)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.errors import BadRequestError, ConflictError, IdempotencyMismatchError, NotFoundError
 from gateway.store.batch import InsertBatcher, insert_rows
 from gateway.store.db import write_tx
-from gateway.store.models import EVENTS, FILES, IDEMPOTENCY, JOBS, STEPS, JobPublic, is_terminal, utcnow
+from gateway.store.models import (
+    EVENTS,
+    FILES,
+    IDEMPOTENCY,
+    JOBS,
+    STEPS,
+    JobPublic,
+    JobStatus,
+    is_terminal,
+    utcnow,
+)
 from gateway.store.render import new_job_public, render_jobs
 from gateway.store.rows import FileRow, event_row
 from workers.kit.contract import FileRef
@@ -185,7 +195,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def list_jobs(
     engine: AsyncEngine,
     *,
-    status: str | None = None,
+    status: JobStatus | None = None,
     pipeline: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
@@ -239,13 +249,13 @@ async def request_cancel(engine: AsyncEngine, *, job_id: str) -> bool:
     raise ConflictError(f"job {job_id} already {status}; only queued or running jobs can be canceled")
 
 
-async def job_status(engine: AsyncEngine, *, job_id: str) -> str:
+async def job_status(engine: AsyncEngine, *, job_id: str) -> JobStatus:
     """Just the job's status (cheap); :class:`NotFoundError` when there is no such job."""
     async with engine.connect() as conn:
         status = (await conn.execute(select(JOBS.c.status).where(JOBS.c.id == job_id))).scalar()
     if status is None:
         raise NotFoundError(f"no job with id {job_id!r}")
-    return str(status)
+    return cast(JobStatus, status)
 
 
 async def job_counts(engine: AsyncEngine) -> dict[str, int]:

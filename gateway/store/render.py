@@ -9,14 +9,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store.models import FILES, STEPS, JobPublic, JobUsage, StepPublic, as_utc, utc
+from gateway.store.models import FILES, STEPS, FileKind, JobPublic, JobUsage, StepPublic, as_utc, utc
 from workers.kit.contract import FileRef
 
 
-def file_kind(content_type: str) -> str:
+def file_kind(content_type: str) -> FileKind:
     """``image``, ``audio`` or ``other`` from a content type."""
     major = content_type.split("/", 1)[0]
-    return major if major in ("image", "audio") else "other"
+    if major == "image":
+        return "image"
+    return "audio" if major == "audio" else "other"
 
 
 def file_public(record: Any) -> dict[str, Any]:
