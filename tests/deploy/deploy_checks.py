@@ -639,7 +639,8 @@ def check_network_policies(docs: list[Doc]) -> Problems:
     """Only the gateway reaches the workers: every worker pod is selected by a NetworkPolicy, some policy
     lets every gateway pod reach its port, and no rule opens it to other pods of the namespace (an empty
     `from`, a podSelector matching non-gateway pods, an ipBlock or an all-namespaces selector). The gateway
-    API is reachable from another namespace (the ingress controller)."""
+    API is reachable from another namespace (the ingress controller) through a policy of its own: a policy
+    that also opens the workers (Prometheus scraping every pod's /metrics) does not count."""
     problems: Problems = []
     policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
     templates = list(pod_templates(docs))
@@ -709,6 +710,12 @@ def check_network_policies(docs: list[Doc]) -> Problems:
         exposed = any(
             "namespaceSelector" in peer
             for p in selecting
+            if not any(
+                selector_matches((p.get("spec") or {}).get("podSelector"), labels)
+                for o, labels, pod in templates
+                if ns_of(o) == ns_of(p)
+                and any((role_of(c) or ("", ""))[0] == "worker" for c in containers(pod))
+            )
             for rule in (p.get("spec") or {}).get("ingress") or []
             for peer in rule.get("from") or []
         )
