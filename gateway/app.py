@@ -12,8 +12,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from gateway.api import api_router, install_problem_handlers
 from gateway.errors import NotFoundError
@@ -99,18 +101,34 @@ async def _start_runner(app: FastAPI, engine: AsyncEngine, client: HttpWorkerCli
 
 
 def _mount_ui(app: FastAPI, ui_dir: Path) -> None:
-    """Serve the built UI at ``/``; unknown non-API paths get index.html (the SPA routes them)."""
+    """Serve the built UI at ``/``; unknown non-API paths get index.html (the SPA routes them).
+
+    The UI is the router's fallback, not a catch-all route: it sees only requests no route matched, even
+    by path alone, so an API path keeps the answers it has without the UI (``GET /v1/files`` stays a 405
+    listing ``POST``), and an unknown API path is a problem+json 404, never index.html.
+    """
     root = ui_dir.resolve()
     index = root / "index.html"
 
-    @app.get("/{path:path}", include_in_schema=False)
-    async def ui(path: str, request: Request) -> Response:
+    async def ui(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app.router.not_found(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        path = request.url.path.removeprefix("/")
         if path.startswith(_API_PREFIXES):
             raise NotFoundError(f"no route {request.url.path}")
+        if request.method != "GET":
+            raise StarletteHTTPException(405, headers={"Allow": "GET"})
         candidate = (root / path).resolve()
+        response: Response
         if path and candidate.is_file() and candidate.is_relative_to(root):
-            return FileResponse(candidate)
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+            response = FileResponse(candidate)
+        else:
+            response = FileResponse(index, headers={"Cache-Control": "no-cache"})
+        await response(scope, receive, send)
+
+    app.router.default = ui
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from gateway.errors import GatewayError, InvalidInputError
 from gateway.files import UploadError
@@ -48,7 +49,7 @@ def validation_errors(errors: Any) -> list[dict[str, str]]:
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
     extra: dict[str, Any] = {"errors": exc.errors} if isinstance(exc, InvalidInputError) else {}
-    return problem_response(exc.status, exc.title, exc.detail, **extra)
+    return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers or None, **extra)
 
 
 async def _input_error(_: Request, exc: Exception) -> JSONResponse:
@@ -70,13 +71,35 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "Invalid request", detail, errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+#: The methods a 405's ``Allow`` may name (RFC 9110 §9).
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path, sorted.
+
+    Starlette's 405 names only the methods of the first route whose path matched, but one path may have
+    several routes (``GET`` and ``POST /v1/jobs``): a 405's ``Allow`` must list them all (RFC 9110
+    §15.5.6). Asks the routes themselves, method by method, so included routers are searched too.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     title = (
         HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
     )
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else ""
-    return problem_response(exc.status_code, title, detail, headers=getattr(exc, "headers", None))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (methods := allowed_methods(request)):
+        headers["Allow"] = ", ".join(methods)
+    return problem_response(exc.status_code, title, detail, headers=headers or None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -121,6 +144,19 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` entries documenting these error statuses as problem+json."""
-    return {status: PROBLEM_SCHEMA for status in statuses}
+def problems(*statuses: int, **why: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries documenting these error statuses as problem+json.
+
+    ``why`` says when a status is answered, keyed ``s400=…``: the document's only way to state a rule its
+    schemas cannot (a cursor this API never issued, a file whose bytes are not the format it claims).
+    """
+    entries: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        reason = why.pop(f"s{status}", None)
+        description = (
+            f"{PROBLEM_SCHEMA['description']}: {reason}" if reason else PROBLEM_SCHEMA["description"]
+        )
+        entries[status] = {**PROBLEM_SCHEMA, "description": description}
+    if why:
+        raise TypeError(f"problems(): reasons given for undocumented statuses {sorted(why)}")
+    return entries
