@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -22,16 +23,21 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 _TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.canceled"})
 
 
-def _last_seen(header: str | None) -> int:
-    if header is None or not header.strip():
+#: A Last-Event-ID this stream accepts: an event's ``seq`` as it was sent, digits only (at most 18, so it
+#: fits the database's 64-bit integers).
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
+_EVENT_ID_SCHEMA = {"pattern": f"^[ \\t]*({_EVENT_ID.pattern})?[ \\t]*$"}
+
+
+def _last_seen(header: str) -> int:
+    value = header.strip(" \t")
+    if not value:
         return 0
-    try:
-        value = int(header.strip())
-    except ValueError:
-        raise BadRequestError(f"Last-Event-ID must be an event's integer id, got {header!r}") from None
-    if value < 0:
+    if _EVENT_ID.fullmatch(value):
+        return int(value)
+    if value.startswith("-") and value[1:].isdigit():
         raise BadRequestError("Last-Event-ID must not be negative")
-    return value
+    raise BadRequestError(f"Last-Event-ID must be an event's integer id, got {header!r}")
 
 
 async def _stream(
@@ -65,7 +71,7 @@ async def _stream(
             "description": "text/event-stream; each event's data is an EventPublic",
             "content": {"text/event-stream": {"schema": EventPublic.model_json_schema()}},
         },
-        **problems(400, 404),
+        **problems(400, 404, 422, s400="`Last-Event-ID` is not an event's id"),
     },
 )
 async def stream_job_events(
@@ -73,7 +79,13 @@ async def stream_job_events(
     engine: EngineDep,
     notifier: NotifierDep,
     settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        str,
+        Header(
+            description="Resume after this event (its `seq`); EventSource sends it when it reconnects",
+            json_schema_extra=_EVENT_ID_SCHEMA,
+        ),
+    ] = "",
 ) -> EventSourceResponse:
     """Every event of the job, then new ones as they happen; ends after the job's terminal event."""
     after = _last_seen(last_event_id)

@@ -9,12 +9,25 @@ from fastapi import APIRouter, Header, Request, Response
 from gateway.api.deps import EngineDep, SettingsDep
 from gateway.api.problems import problems
 from gateway.errors import InvalidInputError, NotFoundError
-from gateway.files import FileRule, delete_stored, file_response, receive_multipart, resolve_under
+from gateway.files import SUPPORTED, FileRule, delete_stored, file_response, receive_multipart, resolve_under
 from gateway.store.files import add_file, get_file
 from gateway.store.models import FilePublic
 from gateway.store.render import file_public
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
+
+#: Every media type a stored file can have: uploads are sniffed to one of these, and the workers' image and
+#: audio outputs are of these formats too. Downloads are served with the stored type.
+MEDIA_TYPES: tuple[str, ...] = tuple(dict.fromkeys(fmt.content_type for fmt in SUPPORTED))
+
+#: The limits of every multipart form the API reads, passed to ``receive_multipart`` and stated in the
+#: document: parts per form (``maxProperties``) and UTF-8 bytes per text field (in words: JSON Schema
+#: counts characters).
+MAX_PARTS = 64
+MAX_TEXT_BYTES = 1_000_000
+#: The schema of a form field the API does not name: any value sent as one part (a list would be sent as
+#: repeated parts, which every form refuses with 422 "Duplicate field").
+ONE_PART: dict[str, Any] = {"not": {"type": "array"}}
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -24,11 +37,31 @@ _UPLOAD_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "minLength": 1,
+                            "description": "An image or audio file; its format is read from its bytes, "
+                            "not from its name or declared type",
+                        }
+                    },
+                    "additionalProperties": {
+                        **ONE_PART,
+                        "description": f"Any other text field (at most {MAX_TEXT_BYTES} bytes) is ignored",
+                    },
+                    "maxProperties": MAX_PARTS,
+                },
+                "encoding": {"file": {"contentType": ", ".join(MEDIA_TYPES)}},
             }
         },
     }
+}
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_DOWNLOAD_HEADERS = {
+    "ETag": {"description": "The file's SHA-256, quoted", "schema": {"type": "string"}},
+    "Accept-Ranges": {"description": "Always `bytes`", "schema": {"type": "string", "enum": ["bytes"]}},
 }
 
 
@@ -38,7 +71,17 @@ _UPLOAD_BODY: dict[str, Any] = {
     response_model=FilePublic,
     name="uploadFile",
     openapi_extra=_UPLOAD_BODY,
-    responses=problems(400, 413, 415, 422),
+    responses=problems(
+        400,
+        413,
+        415,
+        422,
+        s400="the body is not well-formed multipart/form-data",
+        s413="the file is larger than the gateway's upload limit, or the form has more than 64 parts",
+        s415="the file's bytes are not one of the image or audio formats of its `encoding`, "
+        "whatever its declared type",
+        s422="the file is empty, there is no `file` part, or the declared type names another kind of media",
+    ),
 )
 async def upload_file(request: Request, response: Response, engine: EngineDep, settings: SettingsDep) -> Any:
     """Store an image or audio file (multipart field ``file``) to use as a job input by its id."""
@@ -47,6 +90,8 @@ async def upload_file(request: Request, response: Response, engine: EngineDep, s
         files_root=settings.files_root,
         max_bytes=settings.max_upload_bytes,
         file_rules={"file": FileRule()},
+        max_fields=MAX_PARTS,
+        max_field_bytes=MAX_TEXT_BYTES,
     )
     stored = form.files.get("file")
     if stored is None:
@@ -76,9 +121,26 @@ async def upload_file(request: Request, response: Response, engine: EngineDep, s
     name="getFile",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-        206: {"description": "Partial content (Range)"},
-        **problems(404, 416),
+        200: {
+            "description": "The whole file, served with the media type it was stored with",
+            "headers": _DOWNLOAD_HEADERS,
+            "content": dict.fromkeys(MEDIA_TYPES, _BINARY),
+        },
+        206: {
+            "description": "One byte range of the file (a single `Range: bytes=…`)",
+            "headers": {
+                **_DOWNLOAD_HEADERS,
+                "Content-Range": {"description": "`bytes first-last/size`", "schema": {"type": "string"}},
+            },
+            "content": dict.fromkeys(MEDIA_TYPES, _BINARY),
+        },
+        **problems(
+            404,
+            416,
+            422,
+            s404="no file has this id, or its bytes are gone from the files volume",
+            s416="the range starts past the end of the file",
+        ),
     },
 )
 async def get_file_bytes(

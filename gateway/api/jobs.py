@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from gateway.api.deps import BatcherDep, EngineDep, RegistryDep, RunnerDep, SettingsDep
+from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES, ONE_PART
 from gateway.api.problems import problems
 from gateway.api.submit import parse_submission
 from gateway.files import delete_stored
@@ -25,11 +26,27 @@ _CREATE_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["pipeline"],
-                    "properties": {"pipeline": {"type": "string"}},
-                    "additionalProperties": {
-                        "description": "One field per pipeline input; image/audio inputs as files",
-                        "oneOf": [{"type": "string"}, {"type": "string", "format": "binary"}],
+                    "properties": {
+                        "pipeline": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 100,
+                            "description": "A pipeline's name, from GET /v1/pipelines",
+                        },
+                        "inputs": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"type": "object"},
+                            "description": "Optional: the non-file inputs as one JSON object",
+                        },
                     },
+                    "additionalProperties": {
+                        **ONE_PART,
+                        "description": "One field per pipeline input: a UTF-8 text field of at most "
+                        f"{MAX_TEXT_BYTES} bytes, or for an image or audio input a file part with a filename, "
+                        "in a format POST /v1/files takes",
+                    },
+                    "maxProperties": MAX_PARTS,
                 }
             },
         },
@@ -43,7 +60,20 @@ _CREATE_BODY: dict[str, Any] = {
     response_model=JobPublic,
     name="createJob",
     openapi_extra=_CREATE_BODY,
-    responses=problems(400, 404, 413, 415, 422),
+    responses=problems(
+        400,
+        404,
+        413,
+        415,
+        422,
+        s400="a multipart body that is not well-formed",
+        s404="no pipeline has this name",
+        s413="a JSON body over 2 MiB; a file over the upload limit, a text field over 1 MB or more than "
+        "64 parts in a form",
+        s415="a file part whose bytes are not a supported image or audio format",
+        s422="inputs that do not fit the pipeline (each pipeline's inputs are in GET /v1/pipelines/{name}), "
+        "an unknown file id, an empty file, or an Idempotency-Key reused with another request",
+    ),
 )
 async def create_job(
     request: Request,
@@ -77,13 +107,35 @@ async def create_job(
     return job
 
 
-@router.get("", response_model=JobList, name="listJobs", responses=problems(400, 422))
+#: What a cursor looks like: ``next_cursor`` is unpadded URL-safe base64. Documented, not enforced here, so
+#: any cursor this API did not issue keeps getting the same 400 "Bad cursor".
+_CURSOR_SCHEMA = {"pattern": "^[A-Za-z0-9_-]*$"}
+
+
+@router.get(
+    "",
+    response_model=JobList,
+    name="listJobs",
+    responses=problems(
+        400,
+        422,
+        s400="`cursor` is not a `next_cursor` this API returned",
+        s422="a query parameter outside its schema",
+    ),
+)
 async def list_jobs(
     engine: EngineDep,
     status: JobStatus | None = None,
     pipeline: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description="The `next_cursor` of the previous page",
+            json_schema_extra=_CURSOR_SCHEMA,
+        ),
+    ] = None,
 ) -> JobList:
     """Jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     items, next_cursor = await store.list_jobs(
@@ -92,7 +144,7 @@ async def list_jobs(
     return JobList(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", response_model=JobPublic, name="getJob", responses=problems(404))
+@router.get("/{job_id}", response_model=JobPublic, name="getJob", responses=problems(404, 422))
 async def get_job(job_id: str, engine: EngineDep) -> JobPublic:
     """One job with its steps, outputs and usage."""
     return await store.get_job(engine, job_id=job_id)
@@ -103,7 +155,7 @@ async def get_job(job_id: str, engine: EngineDep) -> JobPublic:
     status_code=202,
     response_model=JobPublic,
     name="cancelJob",
-    responses=problems(404, 409),
+    responses=problems(404, 409, 422, s409="the job has already finished"),
 )
 async def cancel_job(job_id: str, engine: EngineDep, runner: RunnerDep) -> JobPublic:
     """Cancel a queued or running job: no further steps start and the in-flight worker call is aborted."""

@@ -73,7 +73,7 @@ async def list_pipelines(registry: RegistryDep, settings: SettingsDep) -> dict[s
     return {"items": [pipeline_public(spec, settings) for spec in registry.all()]}
 
 
-@router.get("/{name}", response_model=Pipeline, name="getPipeline", responses=problems(404))
+@router.get("/{name}", response_model=Pipeline, name="getPipeline", responses=problems(404, 422))
 async def get_pipeline(name: str, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
     """One pipeline, by name."""
     return pipeline_public(pipeline_named(registry, name), settings)

@@ -10,6 +10,7 @@ from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES
 from gateway.api.problems import validation_errors
 from gateway.errors import InvalidInputError, PayloadTooLargeError
 from gateway.files import MultipartForm, StoredFile, delete_stored, receive_multipart
@@ -130,7 +131,11 @@ async def _resolve_file_ids(
 async def parse_multipart(request: Request, *, settings: Settings, registry: PipelineRegistry) -> Submission:
     """A ``pipeline`` field and one field per input; image/audio inputs as file parts."""
     form = await receive_multipart(
-        request, files_root=settings.files_root, max_bytes=settings.max_upload_bytes
+        request,
+        files_root=settings.files_root,
+        max_bytes=settings.max_upload_bytes,
+        max_fields=MAX_PARTS,
+        max_field_bytes=MAX_TEXT_BYTES,
     )
     uploads = list(form.files.values())
     try:
