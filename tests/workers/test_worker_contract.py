@@ -339,14 +339,19 @@ def test_runs_beyond_the_concurrency_limit_get_429_with_retry_after(
     capability: Capability, make_client: AppMaker, files_root: Path
 ) -> None:
     gate = threading.Event()
-    client = make_client(capability, fake_backends(capability, Controls(run_gate=gate)), max_concurrency=1)
+    controls = Controls(run_gate=gate)
+    client = make_client(capability, fake_backends(capability, controls), max_concurrency=1)
     case = CASES[capability]
     body = run_body(case.good(files_root), case.options)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.post, "/v1/run", json=body)
         try:
-            wait_until(lambda: _gauge(client, "modaline_worker_in_flight") == 1.0)
-            busy = client.post("/v1/run", json=run_body(case.good(files_root), case.options, step_id="again"))
+            # Wait until the first run is inside the backend, its input files read: admission alone is not
+            # enough, and writing its input again (another case.good) while it reads would fail it and free
+            # its slot. The second request is refused before its inputs are looked at, so it reuses them.
+            wait_until(lambda: len(controls.runs) == 1)
+            assert _gauge(client, "modaline_worker_in_flight") == 1.0
+            busy = client.post("/v1/run", json=run_body(body["inputs"], case.options, step_id="again"))
             assert_problem(busy, 429, retryable=True, detail="already in progress")
             assert busy.headers["retry-after"] == "1"
         finally:

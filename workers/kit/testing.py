@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 import struct
+import tempfile
 import wave
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,22 @@ from PIL import Image
 
 
 def put_file(root: Path, relative: str, data: bytes, content_type: str) -> dict[str, Any]:
-    """Write ``data`` under ``root`` and return its FileRef as JSON, as the gateway would send it."""
+    """Write ``data`` under ``root`` and return its FileRef as JSON, as the gateway would send it.
+
+    Like the gateway, it writes a temporary file and renames it into place, so a worker reading the same
+    path meanwhile sees the old file or the new one, never a half-written one.
+    """
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return {
         "file": relative,
         "content_type": content_type,
