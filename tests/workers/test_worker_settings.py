@@ -110,11 +110,11 @@ def test_main_refuses_an_unknown_capability(capsys: pytest.CaptureFixture[str]) 
 
 
 def _free_port() -> int:
-    for port in range(18160, 18200):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError("no free port in 18160-18199")
+    """A port the OS just handed out, so runs in parallel (or other servers) do not pick the same one."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def test_python_m_workers_starts_a_real_server(tmp_path: Path) -> None:
@@ -126,6 +126,7 @@ def test_python_m_workers_starts_a_real_server(tmp_path: Path) -> None:
     try:
         ready = _poll(f"http://127.0.0.1:{port}/readyz", deadline=time.monotonic() + 60)
         assert ready == {"status": "ready", "backend": "local", "model": "procedural-placeholder-v1"}
+        assert process.poll() is None, "the answer came from another server: ours exited"
     finally:
         process.terminate()
         process.wait(10)
