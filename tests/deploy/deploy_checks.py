@@ -355,6 +355,55 @@ def check_ingresses(docs: list[Doc]) -> Problems:
     return problems
 
 
+#: Paths the Ingress must send to the gateway (the UI, its bundle, the API and its docs) ...
+PUBLIC_PATHS = ("/", "/assets/index-abc123.js", "/v1/jobs", "/v1/pipelines", "/docs", "/openapi.json")
+#: ... and paths it must not: /metrics needs no key, so it must stay inside the cluster.
+PRIVATE_PATHS = ("/metrics", "/metrics/")
+
+
+def ingress_path_matches(path_type: str, rule_path: str, request_path: str) -> bool:
+    """Whether one Ingress path rule matches a request path, as Kubernetes defines it: Exact is equality,
+    Prefix compares whole path elements (`/v1` matches `/v1` and `/v1/jobs`, not `/v1x`; `/` matches
+    everything). ImplementationSpecific is taken as ingress-nginx takes it: a plain string prefix."""
+    if path_type == "Exact":
+        return request_path == rule_path
+    if path_type == "Prefix":
+        prefix = [p for p in rule_path.split("/") if p]
+        return [p for p in request_path.split("/") if p][: len(prefix)] == prefix
+    return request_path.startswith(rule_path)
+
+
+def ingress_routes(ingress: Doc, request_path: str) -> list[str]:
+    """The backend Services an Ingress sends ``request_path`` to on any host (the default backend counts)."""
+    spec = ingress.get("spec") or {}
+    found = []
+    if spec.get("defaultBackend"):
+        found.append(((spec["defaultBackend"].get("service") or {}).get("name")) or "(resource)")
+    for rule in spec.get("rules") or []:
+        for p in (rule.get("http") or {}).get("paths") or []:
+            if ingress_path_matches(
+                p.get("pathType", "ImplementationSpecific"), p.get("path", "/"), request_path
+            ):
+                found.append(((p.get("backend") or {}).get("service") or {}).get("name") or "(resource)")
+    return found
+
+
+def check_ingress_paths(docs: list[Doc]) -> Problems:
+    """Every Ingress sends the UI and the API to the gateway and never routes /metrics (no default backend,
+    no `/` prefix): the metrics are scraped inside the cluster."""
+    problems: Problems = []
+    for ing in (d for d in docs if d.get("kind") == "Ingress"):
+        for path in PRIVATE_PATHS:
+            if ingress_routes(ing, path):
+                problems.append(
+                    f"{ident(ing)}: routes {path} (it needs no key and must stay inside the cluster)"
+                )
+        for path in PUBLIC_PATHS:
+            if not ingress_routes(ing, path):
+                problems.append(f"{ident(ing)}: does not route {path} to the gateway")
+    return problems
+
+
 def check_autoscalers(docs: list[Doc]) -> Problems:
     """Each HPA targets an existing workload whose containers request CPU (else utilisation is unknown), with
     min <= max; a workload under an HPA leaves spec.replicas unset so that re-applying keeps the scale."""
@@ -616,6 +665,68 @@ def check_probes(docs: list[Doc]) -> Problems:
     return problems
 
 
+#: Environment names that hold a secret: they must come from a Secret, never from a value or a ConfigMap.
+SECRET_ENV = re.compile(r"(KEY|TOKEN|PASSWORD|SECRET)$|^DATABASE_URL$")
+
+
+def _secret_ref(item: Doc) -> Doc | None:
+    return (item.get("valueFrom") or {}).get("secretKeyRef")
+
+
+def check_secret_env(docs: list[Doc]) -> Problems:
+    """Keys, tokens, passwords and the database URL reach containers only through secretKeyRef: no inline
+    `value`, no ConfigMap key of such a name (a ConfigMap is not access-controlled as a Secret is)."""
+    problems: Problems = []
+    for owner, _, pod in pod_templates(docs):
+        for c in containers(pod):
+            for item in c.get("env") or []:
+                if SECRET_ENV.search(item.get("name", "")) and _secret_ref(item) is None:
+                    problems.append(
+                        f"{ident(owner)} container {c.get('name')}: env {item['name']} is not from a Secret"
+                    )
+    for cm in (d for d in docs if d.get("kind") == "ConfigMap"):
+        for key in cm.get("data") or {}:
+            if SECRET_ENV.search(key):
+                problems.append(f"{ident(cm)}: holds {key}, which belongs in a Secret")
+    return problems
+
+
+def check_gateway_auth(docs: list[Doc]) -> Problems:
+    """API keys are on in every gateway container (serve and migrate: one set of settings): MODALINE_AUTH is
+    `keys`, MODALINE_SIGNING_KEY comes from a Secret (required, not optional); the containers that serve the
+    API also get MODALINE_BOOTSTRAP_ADMIN_KEY from a Secret (optional: it may be absent). No worker gets
+    either key."""
+    problems: Problems = []
+    gateways = 0
+    for owner, _, pod in pod_templates(docs):
+        for c in containers(pod):
+            where = f"{ident(owner)} container {c.get('name')}"
+            role = role_of(c) or ("", "")
+            items = {e.get("name"): e for e in c.get("env") or []}
+            if role[0] == "worker":
+                for name in ("MODALINE_SIGNING_KEY", "MODALINE_BOOTSTRAP_ADMIN_KEY"):
+                    if name in items:
+                        problems.append(f"{where}: a worker has no use for {name}")
+                continue
+            if role[0] != "gateway":
+                continue
+            gateways += 1
+            env = resolved_env(c, docs, ns_of(owner))
+            if env.get("MODALINE_AUTH") != "keys":
+                problems.append(f"{where}: MODALINE_AUTH is {env.get('MODALINE_AUTH')!r}, not 'keys'")
+            ref = _secret_ref(items.get("MODALINE_SIGNING_KEY") or {})
+            if ref is None:
+                problems.append(f"{where}: MODALINE_SIGNING_KEY does not come from a Secret")
+            elif ref.get("optional"):
+                problems.append(f"{where}: MODALINE_SIGNING_KEY is optional; the gateway needs it")
+            serves_api = role == ("gateway", "serve") and env.get("MODALINE_ROLE", "all") in ("api", "all")
+            if serves_api and _secret_ref(items.get("MODALINE_BOOTSTRAP_ADMIN_KEY") or {}) is None:
+                problems.append(f"{where}: MODALINE_BOOTSTRAP_ADMIN_KEY does not come from a Secret")
+    if not gateways:
+        problems.append("no gateway container found")
+    return problems
+
+
 def _policy_allows_from(
     policy: Doc, labels: dict[str, str], port_names: set[str], port_numbers: set[int]
 ) -> bool:
@@ -848,10 +959,13 @@ def manifest_checks(
         "workload_selectors": check_workload_selectors,
         "services": check_services,
         "ingresses": check_ingresses,
+        "ingress_paths": check_ingress_paths,
         "autoscalers": check_autoscalers,
         "disruption_budgets": check_disruption_budgets,
         "volume_refs": lambda docs: check_volume_refs(docs, secrets, claims),
         "env_refs": lambda docs: check_env_refs(docs, secrets),
+        "secret_env": check_secret_env,
+        "gateway_auth": check_gateway_auth,
         "worker_urls": check_worker_urls,
         "probes": check_probes,
         "network_policies": check_network_policies,

@@ -23,10 +23,13 @@ from deploy_checks import (
     check_commands,
     check_disruption_budgets,
     check_env_refs,
+    check_gateway_auth,
+    check_ingress_paths,
     check_ingresses,
     check_names,
     check_network_policies,
     check_probes,
+    check_secret_env,
     check_security,
     check_service_monitors,
     check_services,
@@ -98,6 +101,9 @@ def assert_reports(check: Callable[[list[Doc]], list[str]], docs: list[Doc], *fr
         check_commands,
         check_unique_names,
         check_names,
+        check_ingress_paths,
+        check_secret_env,
+        check_gateway_auth,
     ],
 )
 def test_the_clean_base_passes(check: Callable[[list[Doc]], list[str]]) -> None:
@@ -145,6 +151,65 @@ def test_ingress_backend_that_does_not_exist() -> None:
     assert_reports(check_ingresses, docs, "Service gateway has no port")
     backend["name"] = "gatewy"
     assert_reports(check_ingresses, docs, "backend Service gatewy does not exist")
+
+
+def test_ingress_that_routes_metrics_or_misses_the_api() -> None:
+    docs = base()
+    paths = obj(docs, "Ingress", "modaline")["spec"]["rules"][0]["http"]["paths"]
+    paths[0]["pathType"] = "Prefix"  # `/` as a prefix: everything, /metrics included
+    assert_reports(check_ingress_paths, docs, "Ingress/modaline: routes /metrics (it needs no key")
+    docs = base()
+    ing = obj(docs, "Ingress", "modaline")
+    ing["spec"]["defaultBackend"] = copy.deepcopy(ing["spec"]["rules"][0]["http"]["paths"][0]["backend"])
+    assert_reports(check_ingress_paths, docs, "routes /metrics")
+    docs = base()
+    paths = obj(docs, "Ingress", "modaline")["spec"]["rules"][0]["http"]["paths"]
+    paths.append({**copy.deepcopy(paths[0]), "path": "/metrics", "pathType": "Exact"})
+    paths[:] = [p for p in paths if p["path"] != "/v1"]
+    assert_reports(check_ingress_paths, docs, "routes /metrics", "does not route /v1/jobs to the gateway")
+    docs = base()
+    paths = obj(docs, "Ingress", "modaline")["spec"]["rules"][0]["http"]["paths"]
+    paths.append({**copy.deepcopy(paths[0]), "path": "/m", "pathType": "ImplementationSpecific"})
+    assert_reports(check_ingress_paths, docs, "routes /metrics")
+
+
+def test_secret_that_is_inlined() -> None:
+    docs = base()
+    api = container(docs, "Deployment", "gateway-api")
+    item = env_item(api, "MODALINE_SIGNING_KEY")
+    del item["valueFrom"]
+    item["value"] = "inline"
+    obj(docs, "ConfigMap", "modaline-gateway")["data"]["HF_TOKEN"] = "hf_x"
+    assert_reports(
+        check_secret_env,
+        docs,
+        "Deployment/gateway-api container gateway: env MODALINE_SIGNING_KEY is not from a Secret",
+        "ConfigMap/modaline-gateway: holds HF_TOKEN",
+    )
+
+
+def test_gateway_without_auth_or_with_keys_elsewhere() -> None:
+    docs = base()
+    obj(docs, "ConfigMap", "modaline-gateway")["data"]["MODALINE_AUTH"] = "off"
+    runner = container(docs, "Deployment", "gateway-runner")
+    runner["env"] = [e for e in runner["env"] if e["name"] != "MODALINE_SIGNING_KEY"]
+    api = container(docs, "Deployment", "gateway-api")
+    env_item(api, "MODALINE_SIGNING_KEY")["valueFrom"]["secretKeyRef"]["optional"] = True
+    api["env"] = [e for e in api["env"] if e["name"] != "MODALINE_BOOTSTRAP_ADMIN_KEY"]
+    container(docs, "Deployment", "llm")["env"].append(copy.deepcopy(env_item(runner, "DATABASE_URL")))
+    container(docs, "Deployment", "llm")["env"][-1]["name"] = "MODALINE_SIGNING_KEY"
+    assert_reports(
+        check_gateway_auth,
+        docs,
+        "Deployment/gateway-api container migrate: MODALINE_AUTH is 'off', not 'keys'",
+        "Deployment/gateway-runner container runner: MODALINE_SIGNING_KEY does not come from a Secret",
+        "Deployment/gateway-api container gateway: MODALINE_SIGNING_KEY is optional",
+        "Deployment/gateway-api container gateway: MODALINE_BOOTSTRAP_ADMIN_KEY does not come from a Secret",
+        "Deployment/llm container worker: a worker has no use for MODALINE_SIGNING_KEY",
+    )
+    del obj(docs, "ConfigMap", "modaline-gateway")["data"]["MODALINE_AUTH"]
+    assert_reports(check_gateway_auth, docs, "MODALINE_AUTH is None, not 'keys'")
+    assert_reports(check_gateway_auth, [d for d in docs if d["kind"] != "Deployment"], "no gateway container")
 
 
 def test_autoscaler_target_and_its_needs() -> None:

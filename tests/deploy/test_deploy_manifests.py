@@ -18,6 +18,7 @@ from deploy_checks import (
     Doc,
     containers,
     find,
+    ingress_routes,
     kustomize,
     manifest_checks,
     pod_templates,
@@ -26,12 +27,15 @@ from deploy_checks import (
     resolved_env,
     role_of,
     schema_problems,
+    selector_matches,
 )
 
 CHART = REPO / "helm" / "modaline"
 VALUES_DIR = Path(__file__).parent / "values"
 VALUES_FILES = sorted(p.name for p in VALUES_DIR.glob("*.yaml"))
 KUSTOMIZATIONS = ["k8s", "k8s/overlays/local", "k8s/overlays/external-db"]
+#: The least a rendering of the chart needs: auth is on by default and needs a signing key (a test value).
+AUTH: dict[str, Any] = {"auth": {"signingKey": "test-only-signing-key-not-a-secret"}}
 SOURCES = [f"kustomize:{k}" for k in KUSTOMIZATIONS] + [f"helm:{v}" for v in VALUES_FILES]
 
 
@@ -55,7 +59,11 @@ def externals(source: str) -> tuple[list[str], list[str]]:
     if not source.startswith("helm:"):
         return [], []
     v = values_of(source.partition(":")[2])
-    secrets = [v.get("secrets", {}).get("existingSecret"), v.get("database", {}).get("existingSecret")]
+    secrets = [
+        v.get("secrets", {}).get("existingSecret"),
+        v.get("database", {}).get("existingSecret"),
+        v.get("auth", {}).get("existingSecret"),
+    ]
     claims = [v.get("files", {}).get("existingClaim")]
     return [s for s in secrets if s], [c for c in claims if c]
 
@@ -266,12 +274,303 @@ def test_gateway_settings_accept_the_rendered_environment(
                     monkeypatch.delenv(name)
             for name, value in env.items():
                 monkeypatch.setenv(name, value)
-            # secrets are placeholders: any well-formed PostgreSQL URL stands for them
+            # secrets are placeholders: any well-formed PostgreSQL URL and any signing key stand for them
             monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://u:p@db:5432/modaline")
+            monkeypatch.setenv("MODALINE_SIGNING_KEY", "test-only-signing-key-not-a-secret")
             s = settings_mod.load_settings()
             assert str(s.files_root) == "/data/files" and s.host == "0.0.0.0" and s.port == 8000
+            if hasattr(s, "auth_mode"):  # the settings of the gateway with API keys (docs/auth.md)
+                assert s.auth_mode == "keys"
             checked += 1
     assert checked >= 2
+
+
+# ---------------------------------------------------------------- API keys, limits, CORS, /metrics
+
+
+def _gateway_containers(docs: list[Doc]) -> list[tuple[Doc, Doc]]:
+    return [
+        (owner, c)
+        for owner, _, pod in pod_templates(docs)
+        for c in containers(pod)
+        if (role_of(c) or ("",))[0] == "gateway"
+    ]
+
+
+def _env_item(c: Doc, name: str) -> Doc | None:
+    return next((e for e in c.get("env") or [] if e["name"] == name), None)
+
+
+def _pod_annotations(docs: list[Doc], deployment: str) -> dict[str, str]:
+    owner = find(docs, "Deployment", deployment, "modaline")
+    assert owner is not None, deployment
+    return owner["spec"]["template"]["metadata"].get("annotations") or {}
+
+
+def ident_of(doc: Doc) -> str:
+    return f"{doc['kind']}/{doc['metadata']['name']}"
+
+
+def _secret_of(c: Doc, name: str) -> tuple[str, str] | None:
+    ref = ((_env_item(c, name) or {}).get("valueFrom") or {}).get("secretKeyRef")
+    return (ref["name"], ref["key"]) if ref else None
+
+
+@pytest.mark.parametrize("source", ["kustomize:k8s", "helm:default.yaml", "helm:minimal.yaml"])
+def test_the_signing_key_comes_from_a_secret_of_the_rendering(source: str) -> None:
+    """Every gateway container (API, runner, migrations) reads the signing key from one Secret that the
+    rendering holds (test_cross_references checks the same for every rendering, external Secrets aside)."""
+    docs = docs_of(source)
+    gateways = _gateway_containers(docs)
+    assert len(gateways) >= 2
+    refs = {_secret_of(c, "MODALINE_SIGNING_KEY") for _, c in gateways}
+    assert len(refs) == 1 and None not in refs, refs
+    ((name, key),) = refs
+    secret = find(docs, "Secret", name, "modaline")
+    assert secret is not None and key in secret["stringData"]
+
+
+def test_kustomize_base_commits_no_signing_key() -> None:
+    """The base Secret leaves the signing key empty (the gateway refuses to start without one, so nothing
+    runs on a key copied from the repository) and carries no bootstrap key at all."""
+    secret = find(docs_of("kustomize:k8s"), "Secret", "modaline-secrets", "modaline")
+    assert secret is not None
+    assert secret["stringData"]["MODALINE_SIGNING_KEY"] == ""
+    assert "MODALINE_BOOTSTRAP_ADMIN_KEY" not in secret["stringData"]
+    (api,) = [
+        c
+        for o, c in _gateway_containers(docs_of("kustomize:k8s"))
+        if o["metadata"]["name"] == "gateway-api" and c["name"] == "gateway"
+    ]
+    assert (_env_item(api, "MODALINE_BOOTSTRAP_ADMIN_KEY") or {})["valueFrom"]["secretKeyRef"][
+        "optional"
+    ] is True
+
+
+def test_no_api_key_is_committed_in_the_deploy_files() -> None:
+    key = re.compile(r"mdl_[A-Za-z0-9_-]{43}")
+    files = [REPO / "docker-compose.yml", REPO / ".env.example", REPO / "docs" / "deploy.md"]
+    files += [p for p in (REPO / "k8s").rglob("*") if p.is_file()]
+    files += [p for p in (REPO / "helm").rglob("*") if p.is_file()]
+    found = [str(p.relative_to(REPO)) for p in files if key.search(p.read_text())]
+    assert found == [], f"an API key (mdl_...) is committed in {found}"
+
+
+@pytest.mark.parametrize("values", [{}, {"auth": {"signingKey": ""}}, {"auth": {"enabled": True}}])
+def test_helm_refuses_auth_without_a_signing_key(values: dict[str, Any]) -> None:
+    import helm_python as helm
+
+    with pytest.raises(helm.HelmError) as caught:
+        render_chart(CHART, values)
+    assert "auth.enabled=true needs a signing key" in str(caught.value)
+    assert "auth.existingSecret" in str(caught.value)
+
+
+def test_helm_auth_from_an_existing_secret_puts_no_key_in_the_release() -> None:
+    docs = render_chart(CHART, {"auth": {"existingSecret": "my-auth"}})
+    for _, c in _gateway_containers(docs):
+        assert _secret_of(c, "MODALINE_SIGNING_KEY") == ("my-auth", "MODALINE_SIGNING_KEY")
+    secret = find(docs, "Secret", "modaline", "modaline")
+    assert secret is not None  # the bundled database's password is still the chart's
+    assert not {"MODALINE_SIGNING_KEY", "MODALINE_BOOTSTRAP_ADMIN_KEY"} & set(secret["stringData"])
+
+
+def test_helm_bootstrap_key_goes_to_the_secret_and_the_api_only() -> None:
+    bootstrap = "mdl_" + "0" * 43  # the shape of a key, made here: no key is committed
+    docs = render_chart(
+        CHART, {"auth": {"signingKey": "test-only-a,test-only-b", "bootstrapAdminKey": bootstrap}}
+    )
+    secret = find(docs, "Secret", "modaline", "modaline")
+    assert secret is not None
+    assert secret["stringData"]["MODALINE_BOOTSTRAP_ADMIN_KEY"] == bootstrap
+    assert secret["stringData"]["MODALINE_SIGNING_KEY"] == "test-only-a,test-only-b"
+    by_container = {(o["metadata"]["name"], c["name"]): c for o, c in _gateway_containers(docs)}
+    assert _secret_of(by_container["modaline-api", "gateway"], "MODALINE_BOOTSTRAP_ADMIN_KEY") == (
+        "modaline",
+        "MODALINE_BOOTSTRAP_ADMIN_KEY",
+    )
+    assert _env_item(by_container["modaline-runner", "runner"], "MODALINE_BOOTSTRAP_ADMIN_KEY") is None
+    assert _env_item(by_container["modaline-api", "migrate"], "MODALINE_BOOTSTRAP_ADMIN_KEY") is None
+    # a new key (rotation) restarts the gateway pods: it reaches them as environment
+    again = render_chart(CHART, {"auth": {"signingKey": "test-only-b", "bootstrapAdminKey": bootstrap}})
+    assert (
+        _pod_annotations(docs, "modaline-api")["checksum/auth"]
+        != (_pod_annotations(again, "modaline-api")["checksum/auth"])
+    )
+    assert "bootstrap operator key you set" in render_notes(
+        CHART, {"auth": {"signingKey": "x", "bootstrapAdminKey": bootstrap}}
+    )
+
+
+def test_helm_auth_can_be_turned_off() -> None:
+    docs = render_chart(CHART, {"auth": {"enabled": False}})
+    cm = find(docs, "ConfigMap", "modaline-gateway", "modaline")
+    assert cm is not None and cm["data"]["MODALINE_AUTH"] == "off"
+    for _, c in _gateway_containers(docs):
+        assert _env_item(c, "MODALINE_SIGNING_KEY") is None
+    assert "API keys are OFF" in render_notes(CHART, {"auth": {"enabled": False}})
+    assert "keys create --tenant acme" in render_notes(CHART, AUTH)
+
+
+def test_helm_limits_and_cors_reach_the_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset limits stay out of the environment (the gateway's built-in default applies), 0 is kept (unlimited),
+    and the gateway's own settings read what the chart renders."""
+    cm = find(docs_of("helm:default.yaml"), "ConfigMap", "modaline-gateway", "modaline")
+    assert cm is not None
+    assert not [k for k in cm["data"] if k.startswith("MODALINE_LIMIT_") or k == "MODALINE_CORS_ORIGINS"]
+    cm = find(
+        docs_of("helm:external-db-ingress-servicemonitor.yaml"), "ConfigMap", "modaline-gateway", "modaline"
+    )
+    assert cm is not None
+    expected = {
+        "MODALINE_LIMIT_REQUESTS_PER_MINUTE": "1200",
+        "MODALINE_LIMIT_SUBMITS_PER_MINUTE": "120",
+        "MODALINE_LIMIT_JOBS_PER_DAY": "0",
+        "MODALINE_LIMIT_RUNNING_JOBS": "50",
+        "MODALINE_CORS_ORIGINS": "https://app.example.com,https://admin.example.com",
+    }
+    assert {k: cm["data"].get(k) for k in expected} == expected
+    settings_mod = pytest.importorskip("gateway.settings")
+    for name, value in {**expected, "MODALINE_SIGNING_KEY": "test-only", "MODALINE_AUTH": "keys"}.items():
+        monkeypatch.setenv(name, value)
+    s = settings_mod.load_settings()
+    if hasattr(s, "limit_jobs_per_day"):  # the settings of the gateway with API keys (docs/auth.md)
+        assert (s.limit_requests_per_minute, s.limit_submits_per_minute, s.limit_jobs_per_day) == (
+            1200,
+            120,
+            0,
+        )
+        assert s.limit_running_jobs == 50
+        assert s.allowed_origins == ["https://app.example.com", "https://admin.example.com"]
+
+
+def test_kustomize_limits_and_cors_merge_in_from_an_overlay(tmp_path: Path) -> None:
+    """The overlay docs/deploy.md shows ("Limits and CORS") sets the gateway's limits and CORS origins."""
+    overlay = tmp_path / "mine"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(REPO / "k8s" / "base", overlay)],
+                "configMapGenerator": [
+                    {
+                        "name": "modaline-gateway",
+                        "behavior": "merge",
+                        "literals": [
+                            "MODALINE_LIMIT_SUBMITS_PER_MINUTE=120",
+                            "MODALINE_LIMIT_JOBS_PER_DAY=0",
+                            "MODALINE_CORS_ORIGINS=https://app.example.com",
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    docs = kustomize(overlay)
+    for owner, c in _gateway_containers(docs):
+        env = resolved_env(c, docs, "modaline")
+        assert env["MODALINE_LIMIT_SUBMITS_PER_MINUTE"] == "120" and env["MODALINE_LIMIT_JOBS_PER_DAY"] == "0"
+        assert env["MODALINE_CORS_ORIGINS"] == "https://app.example.com"
+        assert env["MODALINE_AUTH"] == "keys", ident_of(owner)
+    assert manifest_checks()["env_refs"](docs) == []
+
+
+@pytest.mark.parametrize("source", ["kustomize:k8s", "helm:external-db-ingress-servicemonitor.yaml"])
+def test_the_ingress_keeps_metrics_inside_the_cluster(source: str) -> None:
+    (ingress,) = [d for d in docs_of(source) if d["kind"] == "Ingress"]
+    service = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+    assert ingress_routes(ingress, "/metrics") == [] and ingress_routes(ingress, "/metrics/x") == []
+    for path in ("/", "/v1/jobs/123/events", "/assets/index-abc.js", "/docs", "/openapi.json", "/readyz"):
+        assert ingress_routes(ingress, path) == [service], path
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        {"path": "/", "pathType": "Prefix"},
+        {"path": "/metrics", "pathType": "Exact"},
+        {"path": "/metrics", "pathType": "Prefix"},
+        {"path": "/", "pathType": "ImplementationSpecific"},
+        {"path": "/met", "pathType": "ImplementationSpecific"},
+    ],
+)
+@pytest.mark.parametrize("where", ["ingress.paths", "a host's paths"])
+def test_helm_refuses_an_ingress_path_that_routes_metrics(path: dict[str, str], where: str) -> None:
+    import helm_python as helm
+
+    ingress: dict[str, Any] = {"enabled": True}
+    if where == "ingress.paths":
+        ingress["paths"] = [{"path": "/v1", "pathType": "Prefix"}, path]
+    else:
+        ingress["hosts"] = [{"host": "a.example.com"}, {"host": "b.example.com", "paths": [path]}]
+    with pytest.raises(helm.HelmError) as caught:
+        render_chart(CHART, {**AUTH, "ingress": ingress})
+    assert f"ingress path {path['path']} ({path['pathType']})" in str(caught.value)
+    assert "would route /metrics" in str(caught.value)
+
+
+def test_helm_ingress_paths_per_host() -> None:
+    docs = render_chart(
+        CHART,
+        {
+            **AUTH,
+            "ingress": {
+                "enabled": True,
+                "hosts": [
+                    {"host": "a.example.com"},
+                    {"host": "api.example.com", "paths": [{"path": "/v1", "pathType": "Prefix"}]},
+                ],
+            },
+        },
+    )
+    (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
+    paths = {r["host"]: [p["path"] for p in r["http"]["paths"]] for r in ingress["spec"]["rules"]}
+    assert paths["api.example.com"] == ["/v1"] and "/assets" in paths["a.example.com"]
+
+
+def _reachable_from_namespace(docs: list[Doc], ns_labels: dict[str, str], pod_labels: dict[str, str]) -> bool:
+    """Some NetworkPolicy selecting the pod lets pods of a namespace with these labels reach its port `http`."""
+    for p in (d for d in docs if d["kind"] == "NetworkPolicy"):
+        if not selector_matches(p["spec"].get("podSelector"), pod_labels):
+            continue
+        for rule in p["spec"].get("ingress") or []:
+            ports = {x.get("port") for x in rule.get("ports") or []}
+            peers = [x for x in rule.get("from") or [] if "namespaceSelector" in x and "podSelector" not in x]
+            if "http" in ports and any(selector_matches(x["namespaceSelector"], ns_labels) for x in peers):
+                return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["kustomize:k8s", "kustomize:k8s/overlays/local", "helm:external-db-ingress-servicemonitor.yaml"],
+)
+def test_prometheus_reaches_every_metrics_port_and_the_ingress_controller_only_the_api(source: str) -> None:
+    docs = docs_of(source)
+    monitoring = {"kubernetes.io/metadata.name": "monitoring"}
+    ingress_nginx = {"kubernetes.io/metadata.name": "ingress-nginx"}
+    checked = 0
+    for owner, labels, pod in pod_templates(docs):
+        role = next((role_of(c) for c in containers(pod, init=False) if role_of(c)), None)
+        if role is None:
+            continue
+        assert _reachable_from_namespace(docs, monitoring, labels), (
+            f"{ident_of(owner)}: Prometheus is kept out"
+        )
+        is_api = owner["metadata"]["name"] in ("gateway-api", "modaline-api")
+        assert _reachable_from_namespace(docs, ingress_nginx, labels) == is_api, ident_of(owner)
+        checked += 1
+    assert checked >= 7
+    # the annotations of pod discovery name the container's own port (kustomize; Helm has the ServiceMonitor)
+    if source.startswith("kustomize"):
+        for owner, _, pod in pod_templates(docs):
+            annotations = owner["spec"]["template"]["metadata"].get("annotations") or {}
+            if annotations.get("prometheus.io/scrape") == "true":
+                ports = {p["containerPort"] for c in pod["containers"] for p in c.get("ports") or []}
+                assert int(annotations["prometheus.io/port"]) in ports, ident_of(owner)
+                assert annotations["prometheus.io/path"] == "/metrics"
 
 
 @pytest.mark.parametrize("values_file", VALUES_FILES)
@@ -295,6 +594,19 @@ def test_helm_lint_and_schema(values_file: str) -> None:
         ({"workers": {"llm": {"backend": "openai"}}}, "backend"),
         ({"database": {"url": "mysql://u:p@h/db"}}, "database/url"),
         ({"files": {"accessModes": ["ReadWriteSometimes"]}}, "accessModes"),
+        ({"auth": {"enabled": "yes"}}, "auth/enabled"),
+        ({"auth": {"signingKey": "one,two,three"}}, "auth/signingKey"),
+        ({"auth": {"signingKey": "a key with spaces"}}, "auth/signingKey"),
+        ({"auth": {"signingKey": "test-only\n"}}, "auth/signingKey"),
+        ({"auth": {"bootstrapAdminKey": "admin"}}, "auth/bootstrapAdminKey"),
+        ({"auth": {"signingkey": "x"}}, "additional properties 'signingkey' not allowed"),
+        ({"limits": {"requestsPerMinute": -1}}, "limits/requestsPerMinute"),
+        ({"limits": {"jobsPerDay": "many"}}, "limits/jobsPerDay"),
+        ({"limits": {"concurrentJobs": 3}}, "additional properties 'concurrentJobs' not allowed"),
+        ({"cors": {"origins": ["app.example.com"]}}, "cors/origins"),
+        ({"cors": {"origins": ["https://app.example.com/"]}}, "cors/origins"),
+        ({"cors": {"origins": "https://app.example.com"}}, "cors/origins"),
+        ({"ingress": {"hosts": [{"paths": []}]}}, "ingress/hosts"),
     ],
 )
 def test_helm_schema_rejects_bad_values(values: dict[str, Any], message: str) -> None:
@@ -317,7 +629,7 @@ def test_helm_refuses_values_that_would_not_work(values: dict[str, Any], message
     import helm_python as helm
 
     with pytest.raises(helm.HelmError) as caught:
-        render_chart(CHART, values)
+        render_chart(CHART, {**AUTH, **values})
     assert message in str(caught.value)
 
 
@@ -353,7 +665,7 @@ def test_helm_external_secrets_leave_no_secret_in_the_release() -> None:
 
 
 def test_helm_notes_tell_how_to_reach_the_ui() -> None:
-    notes = render_notes(CHART, {})
+    notes = render_notes(CHART, AUTH)
     assert "port-forward svc/modaline-gateway" in notes
     notes = render_notes(CHART, values_of("external-db-ingress-servicemonitor.yaml"))
     assert "https://modaline.example.com/" in notes
@@ -362,9 +674,17 @@ def test_helm_notes_tell_how_to_reach_the_ui() -> None:
 def test_helm_long_release_name_keeps_valid_names_and_wiring() -> None:
     """A 53-character release name (Helm's maximum): names are cut, and the URLs still match the Services."""
     docs = render_chart(
-        CHART, {}, name="a-very-long-release-name-for-the-modaline-chart-01234", namespace="x"
+        CHART, AUTH, name="a-very-long-release-name-for-the-modaline-chart-01234", namespace="x"
     )
-    for check in ("names", "services", "worker_urls", "network_policies", "env_refs", "autoscalers"):
+    for check in (
+        "names",
+        "services",
+        "worker_urls",
+        "network_policies",
+        "env_refs",
+        "autoscalers",
+        "gateway_auth",
+    ):
         assert manifest_checks()[check](docs) == [], check
 
 

@@ -90,10 +90,36 @@ DATABASE_URL
 {{- end }}
 {{- end }}
 
-{{/* Does the chart create its own Secret? (keys not external, the bundled database, or database.url to store) */}}
+{{/* The Secret holding MODALINE_SIGNING_KEY (and MODALINE_BOOTSTRAP_ADMIN_KEY when there is one). */}}
+{{- define "modaline.authSecretName" -}}
+{{- default (include "modaline.fullname" .) .Values.auth.existingSecret }}
+{{- end }}
+
+{{/* Does the chart create its own Secret? (keys not external, the bundled database, database.url to store,
+or the auth keys to store) */}}
 {{- define "modaline.createsSecret" -}}
-{{- if or (not .Values.secrets.existingSecret) .Values.postgresql.enabled (not .Values.database.existingSecret) -}}
+{{- if or (not .Values.secrets.existingSecret) .Values.postgresql.enabled (not .Values.database.existingSecret) (and .Values.auth.enabled (not .Values.auth.existingSecret)) -}}
 true
+{{- end }}
+{{- end }}
+
+{{/* The gateway's auth environment from the Secret: (dict "root" $ "bootstrap" true|false). Nothing when
+auth is off. */}}
+{{- define "modaline.authEnv" -}}
+{{- if .root.Values.auth.enabled }}
+- name: MODALINE_SIGNING_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "modaline.authSecretName" .root }}
+      key: MODALINE_SIGNING_KEY
+{{- if .bootstrap }}
+- name: MODALINE_BOOTSTRAP_ADMIN_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "modaline.authSecretName" .root }}
+      key: MODALINE_BOOTSTRAP_ADMIN_KEY
+      optional: true
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -167,5 +193,25 @@ affinity:
 {{- range $name, $w := .Values.workers }}{{ if $w.enabled }}{{ $enabled = add1 $enabled }}{{ end }}{{ end }}
 {{- if eq $enabled 0 }}
 {{- fail "every worker is disabled: enable at least one under `workers`" }}
+{{- end }}
+{{- if and .Values.auth.enabled (not .Values.auth.existingSecret) (not .Values.auth.signingKey) }}
+{{- fail "auth.enabled=true needs a signing key: set auth.signingKey (python3 -c 'import secrets; print(secrets.token_urlsafe(32))') or auth.existingSecret (a Secret with MODALINE_SIGNING_KEY); or auth.enabled=false" }}
+{{- end }}
+{{- /* /metrics needs no key: no Ingress path may reach it (Exact /metrics, a Prefix of / or /metrics, an
+ImplementationSpecific path that is a prefix of /metrics). */}}
+{{- if .Values.ingress.enabled }}
+{{- range $host := .Values.ingress.hosts }}
+{{- range $p := ($host.paths | default $.Values.ingress.paths) }}
+{{- $path := $p.path }}
+{{- $trimmed := trimSuffix "/" $path }}
+{{- $routes := false }}
+{{- if eq $p.pathType "Exact" }}{{ $routes = or (eq $path "/metrics") (eq $path "/metrics/") }}{{ end }}
+{{- if eq $p.pathType "Prefix" }}{{ $routes = or (eq $trimmed "") (eq $trimmed "/metrics") }}{{ end }}
+{{- if eq $p.pathType "ImplementationSpecific" }}{{ $routes = hasPrefix $path "/metrics" }}{{ end }}
+{{- if $routes }}
+{{- fail (printf "ingress path %s (%s) on host %s would route /metrics, which needs no key and must stay inside the cluster: list the public paths instead (see ingress.paths)" $path $p.pathType $host.host) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
