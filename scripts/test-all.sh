@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test suite: Python (gateway, workers, deploy checks), then the UI's component and browser tests.
+# Runs every test suite: Python (gateway, workers, deploy checks, and tests/contract: schemathesis against a live
+# gateway, fixed seed), then the UI's component and browser tests.
 # Exits non-zero if any suite fails, after running them all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
