@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from worker_helpers import AppMaker, assert_problem, run_body
 
 from workers.kit.settings import load_settings
-from workers.llm.backends import BACKENDS, LocalLLMBackend
+from workers.llm.backends import BACKENDS
+from workers.llm.backends.local import LocalLLMBackend
 from workers.llm.backends.remote import OpenRouterBackend
 
 Handler = Callable[[httpx2.Request], httpx2.Response]

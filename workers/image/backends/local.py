@@ -1,8 +1,11 @@
-"""Offline image backend: a deterministic procedural placeholder, not an AI model.
+"""The offline image backend and its engine: a deterministic procedural placeholder, not an AI model.
 
 No registry package ships an offline text-to-image model small enough to install, so the ``local`` image
 backend draws a picture *derived from* the prompt (palette, shapes and layout come from the prompt's words
 and the seed) and says plainly, on the image and in its PNG metadata, that it is a placeholder.
+
+:class:`PlaceholderImageBackend` is what ``IMAGE_BACKEND=local`` selects; the kit builds its engine,
+:class:`PlaceholderImageRenderer`, on the first load.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import threading
 
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
+
+from workers.image.backends.options import IMAGE_OPTIONS
+from workers.kit.backend import Call, LocalEngineBackend, Result
+from workers.kit.contract import FieldSpec
 
 MIN_SIDE = 64
 MAX_SIDE = 1536
@@ -244,3 +251,20 @@ def _encode_png(img: Image.Image, prompt: str, seed: int | None) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
+
+
+class PlaceholderImageBackend(LocalEngineBackend):
+    """The procedural renderer above (:class:`PlaceholderImageRenderer`): not an AI model, and says so."""
+
+    engine_module = "workers.image.backends.local"
+    engine_class = "PlaceholderImageRenderer"
+
+    def options(self) -> dict[str, FieldSpec]:
+        return IMAGE_OPTIONS
+
+    def run(self, call: Call) -> Result:
+        with self.engine_errors():
+            png = self.engine.render(
+                call.inputs["prompt"], call.options["width"], call.options["height"], call.options["seed"]
+            )
+        return Result(outputs={"image": call.outputs.write("image", png, "image/png")})

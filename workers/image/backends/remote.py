@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
+from workers.image.backends.options import IMAGE_OPTIONS
 from workers.kit.backend import Call, Result
 from workers.kit.contract import FieldSpec
 from workers.kit.media import encode_png
 from workers.kit.remote import HFInferenceBackend
-
-#: Options of every image backend.
-IMAGE_OPTIONS: dict[str, FieldSpec] = {
-    "width": FieldSpec(type="integer", default=512, minimum=64, maximum=1024, description="Width in pixels"),
-    "height": FieldSpec(
-        type="integer", default=512, minimum=64, maximum=1024, description="Height in pixels"
-    ),
-    "seed": FieldSpec(type="integer", minimum=0, maximum=2**32 - 1, description="Same seed, same picture"),
-}
 
 
 class HFTextToImageBackend(HFInferenceBackend):

