@@ -230,11 +230,6 @@ export interface components {
              */
             kind: "image" | "audio" | "other";
         };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
-        };
         /** Health */
         Health: {
             /** Status */
@@ -463,19 +458,6 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
-        /** ValidationError */
-        ValidationError: {
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
-            /** Input */
-            input?: unknown;
-            /** Context */
-            ctx?: Record<string, never>;
-        };
     };
     responses: never;
     parameters: never;
@@ -543,13 +525,22 @@ export interface operations {
                     };
                 };
             };
-            /** @description Validation Error */
+            /** @description Problem (RFC 9457) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
         };
@@ -560,6 +551,7 @@ export interface operations {
                 status?: ("queued" | "running" | "succeeded" | "failed" | "canceled") | null;
                 pipeline?: string | null;
                 limit?: number;
+                /** @description The `next_cursor` of the previous page */
                 cursor?: string | null;
             };
             header?: never;
@@ -577,7 +569,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobList"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): `cursor` is not a `next_cursor` this API returned */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -595,7 +587,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): a query parameter outside its schema */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -635,9 +627,12 @@ export interface operations {
                     };
                 };
                 "multipart/form-data": {
+                    /** @description A pipeline's name, from GET /v1/pipelines */
                     pipeline: string;
+                    /** @description Optional: the non-file inputs as one JSON object */
+                    inputs?: string;
                 } & {
-                    [key: string]: string;
+                    [key: string]: unknown;
                 };
             };
         };
@@ -651,7 +646,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobPublic"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): a multipart body that is not well-formed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -669,7 +664,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): no pipeline has this name */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -687,7 +682,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): a JSON body over 2 MiB; a file over the upload limit, a text field over 1 MB or more than 64 parts in a form */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -705,7 +700,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): a file part whose bytes are not a supported image or audio format */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -723,7 +718,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): inputs that do not fit the pipeline (each pipeline's inputs are in GET /v1/pipelines/{name}), an unknown file id, an empty file, or an Idempotency-Key reused with another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -781,13 +776,22 @@ export interface operations {
                     };
                 };
             };
-            /** @description Validation Error */
+            /** @description Problem (RFC 9457) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
         };
@@ -830,7 +834,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): the job has already finished */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -848,13 +852,22 @@ export interface operations {
                     };
                 };
             };
-            /** @description Validation Error */
+            /** @description Problem (RFC 9457) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
         };
@@ -863,7 +876,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                "last-event-id"?: string | null;
+                /** @description Resume after this event (its `seq`); EventSource sends it when it reconnects */
+                "last-event-id"?: string;
             };
             path: {
                 job_id: string;
@@ -904,7 +918,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): `Last-Event-ID` is not an event's id */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -940,13 +954,22 @@ export interface operations {
                     };
                 };
             };
-            /** @description Validation Error */
+            /** @description Problem (RFC 9457) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
         };
@@ -961,8 +984,13 @@ export interface operations {
         requestBody: {
             content: {
                 "multipart/form-data": {
-                    /** Format: binary */
+                    /**
+                     * Format: binary
+                     * @description An image or audio file; its format is read from its bytes, not from its name or declared type
+                     */
                     file: string;
+                } & {
+                    [key: string]: unknown;
                 };
             };
         };
@@ -976,7 +1004,7 @@ export interface operations {
                     "application/json": components["schemas"]["FilePublic"];
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): the body is not well-formed multipart/form-data */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -994,7 +1022,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): the file is larger than the gateway's upload limit, or the form has more than 64 parts */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1012,7 +1040,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): the file's bytes are not one of the image or audio formats of its `encoding`, whatever its declared type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1030,7 +1058,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): the file is empty, there is no `file` part, or the declared type names another kind of media */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1063,23 +1091,55 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The whole file, served with the media type it was stored with */
             200: {
                 headers: {
+                    /** @description The file's SHA-256, quoted */
+                    ETag?: string;
+                    /** @description Always `bytes` */
+                    "Accept-Ranges"?: "bytes";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "image/png": string;
+                    "image/jpeg": string;
+                    "image/webp": string;
+                    "image/gif": string;
+                    "audio/wav": string;
+                    "audio/mpeg": string;
+                    "audio/flac": string;
+                    "audio/ogg": string;
+                    "audio/webm": string;
+                    "audio/x-matroska": string;
+                    "audio/mp4": string;
                 };
             };
-            /** @description Partial content (Range) */
+            /** @description One byte range of the file (a single `Range: bytes=…`) */
             206: {
                 headers: {
+                    /** @description The file's SHA-256, quoted */
+                    ETag?: string;
+                    /** @description Always `bytes` */
+                    "Accept-Ranges"?: "bytes";
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "image/png": string;
+                    "image/jpeg": string;
+                    "image/webp": string;
+                    "image/gif": string;
+                    "audio/wav": string;
+                    "audio/mpeg": string;
+                    "audio/flac": string;
+                    "audio/ogg": string;
+                    "audio/webm": string;
+                    "audio/x-matroska": string;
+                    "audio/mp4": string;
+                };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): no file has this id, or its bytes are gone from the files volume */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1097,7 +1157,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457) */
+            /** @description Problem (RFC 9457): the range starts past the end of the file */
             416: {
                 headers: {
                     [name: string]: unknown;
@@ -1115,13 +1175,22 @@ export interface operations {
                     };
                 };
             };
-            /** @description Validation Error */
+            /** @description Problem (RFC 9457) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
         };
