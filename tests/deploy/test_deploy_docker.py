@@ -25,6 +25,8 @@ DOCKERFILES = sorted(
 TARGETS = ("gateway", "worker", "worker-local")
 COMPOSE = REPO / "docker-compose.yml"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: What .env must set at least: the signing key has no default (a test value, not a secret).
+KEY_ENV = {"MODALINE_SIGNING_KEY": "test-only-signing-key-not-a-secret"}
 
 
 def test_there_is_a_dockerfile() -> None:
@@ -111,7 +113,7 @@ def _docker_compose_or_skip() -> None:
 
 def test_compose_config_accepts_the_file() -> None:
     _docker_compose_or_skip()
-    code, output = compose_config(COMPOSE)
+    code, output = compose_config(COMPOSE, env=KEY_ENV)
     assert code == 0, output
     config = yaml.safe_load(output)
     assert compose_problems(config, TARGETS) == []
@@ -133,7 +135,7 @@ def test_compose_config_accepts_the_file() -> None:
 def test_compose_offline_mode_builds_the_local_worker_image() -> None:
     _docker_compose_or_skip()
     code, output = compose_config(
-        COMPOSE, env={"MODALINE_WORKER_TARGET": "worker-local", "OPENROUTER_API_KEY": "sk-test"}
+        COMPOSE, env={**KEY_ENV, "MODALINE_WORKER_TARGET": "worker-local", "OPENROUTER_API_KEY": "sk-test"}
     )
     assert code == 0, output
     config = yaml.safe_load(output)
@@ -154,15 +156,74 @@ def test_compose_config_rejects_an_invalid_key(tmp_path: Path) -> None:
         )
     )
     assert "helthcheck" in broken.read_text()
-    code, output = compose_config(broken)
+    code, output = compose_config(broken, env=KEY_ENV)
     assert code != 0 and "helthcheck" in output, output
 
 
+def test_compose_refuses_to_start_without_a_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    _docker_compose_or_skip()
+    monkeypatch.delenv("MODALINE_SIGNING_KEY", raising=False)
+    for env in ({}, {"MODALINE_SIGNING_KEY": ""}):  # unset, and set but empty (as in .env.example)
+        code, output = compose_config(COMPOSE, env=env)
+        assert code != 0 and "set MODALINE_SIGNING_KEY in .env" in output, output
+
+
+def test_compose_runs_the_gateway_with_api_keys() -> None:
+    """The gateway and its migration step run with MODALINE_AUTH=keys and the signing key from .env; the
+    bootstrap key, the limits and CORS reach the gateway only when .env sets them; no worker gets a key."""
+    _docker_compose_or_skip()
+    bootstrap = "mdl_" + "0" * 43  # the shape of a key, made here: no key is committed
+    code, output = compose_config(
+        COMPOSE,
+        env={
+            **KEY_ENV,
+            "MODALINE_BOOTSTRAP_ADMIN_KEY": bootstrap,
+            "MODALINE_LIMIT_JOBS_PER_DAY": "0",
+            "MODALINE_CORS_ORIGINS": "https://app.example.com",
+        },
+    )
+    assert code == 0, output
+    services = yaml.safe_load(output)["services"]
+    for name in ("gateway", "migrate"):
+        env = services[name]["environment"]
+        assert env["MODALINE_AUTH"] == "keys", name
+        assert env["MODALINE_SIGNING_KEY"] == KEY_ENV["MODALINE_SIGNING_KEY"], name
+    gateway = services["gateway"]["environment"]
+    assert gateway["MODALINE_BOOTSTRAP_ADMIN_KEY"] == bootstrap
+    assert gateway["MODALINE_LIMIT_JOBS_PER_DAY"] == "0"
+    assert gateway["MODALINE_CORS_ORIGINS"] == "https://app.example.com"
+    for cap in ("llm", "image", "stt", "tts", "cyclegan"):
+        assert not {k for k in services[cap]["environment"] if k.startswith("MODALINE_") and "KEY" in k}, cap
+    # unset in .env: passed on as unset (null), never as an empty string the gateway would have to parse
+    code, output = compose_config(COMPOSE, env=KEY_ENV)
+    gateway = yaml.safe_load(output)["services"]["gateway"]["environment"]
+    for name in (
+        "MODALINE_BOOTSTRAP_ADMIN_KEY",
+        "MODALINE_LIMIT_REQUESTS_PER_MINUTE",
+        "MODALINE_CORS_ORIGINS",
+    ):
+        if name not in os.environ:
+            assert gateway[name] is None, name
+
+
 def test_env_example_documents_every_compose_variable() -> None:
-    used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
-    documented = set(re.findall(r"^(\w+)=", (REPO / ".env.example").read_text(), re.MULTILINE))
+    text = COMPOSE.read_text()
+    used = set(re.findall(r"\$\{(\w+)", text))
+    example = (REPO / ".env.example").read_text()
+    documented = set(re.findall(r"^(\w+)=", example, re.MULTILINE))
     assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
+    # the gateway's pass-through variables (no value in compose) are shown, commented out
+    passed_on = set(re.findall(r"^ {6}(MODALINE_\w+):$", text, re.MULTILINE))
+    assert {
+        "MODALINE_BOOTSTRAP_ADMIN_KEY",
+        "MODALINE_LIMIT_RUNNING_JOBS",
+        "MODALINE_CORS_ORIGINS",
+    } <= passed_on
+    commented = set(re.findall(r"^# (MODALINE_\w+)=", example, re.MULTILINE))
+    assert passed_on <= commented, f"not shown in .env.example: {sorted(passed_on - commented)}"
     # no real secret in the example
-    for line in (REPO / ".env.example").read_text().splitlines():
-        if re.match(r"^(OPENROUTER_API_KEY|HF_TOKEN)=", line):
+    for line in example.splitlines():
+        if re.match(
+            r"^#? ?(OPENROUTER_API_KEY|HF_TOKEN|MODALINE_SIGNING_KEY|MODALINE_BOOTSTRAP_ADMIN_KEY)=", line
+        ):
             assert line.endswith("="), line
