@@ -7,40 +7,16 @@ Each test scripts it per step id (delay, failures, blocking) and reads back what
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
 import json
-import struct
 import time
-import wave
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from PIL import Image
 
-
-def png_bytes(size: int = 8, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
-    """A real PNG image."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def wav_bytes(seconds: float = 0.2, rate: int = 8000) -> bytes:
-    """A real WAV file: a quiet square wave."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        frames = b"".join(
-            struct.pack("<h", 3000 if (i // 20) % 2 else -3000) for i in range(int(seconds * rate))
-        )
-        out.writeframes(frames)
-    return buffer.getvalue()
+from workers.kit.testing import png_bytes, put_file, wav_bytes
 
 
 @dataclass
@@ -134,7 +110,7 @@ class FakeWorker:
         inputs, step, job = body["inputs"], body["step_id"], body["job_id"]
         if "prompt" in inputs:
             return {
-                "image": self._write(job, step, "image.png", png_bytes(color=(10, 120, 200)), "image/png")
+                "image": self._write(job, step, "image.png", png_bytes(8, 8, (10, 120, 200)), "image/png")
             }
         if "audio" in inputs and isinstance(inputs["audio"], dict):
             size = (self.files_root / inputs["audio"]["file"]).stat().st_size
@@ -143,21 +119,12 @@ class FakeWorker:
             data = (self.files_root / inputs["image"]["file"]).read_bytes()
             return {"image": self._write(job, step, "image.png", data, "image/png")}
         if "text" in inputs and step in ("speak", "tts"):
-            return {"audio": self._write(job, step, "audio.wav", wav_bytes(), "audio/wav")}
+            return {"audio": self._write(job, step, "audio.wav", wav_bytes(0.2, 8000), "audio/wav")}
         text = behaviour.text if behaviour.text is not None else f"{inputs.get('text', '')}>{step}"
         return {"text": text}
 
     def _write(self, job: str, step: str, name: str, data: bytes, content_type: str) -> dict[str, Any]:
-        relative = f"jobs/{job}/{step}/{name}"
-        target = self.files_root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return {
-            "file": relative,
-            "content_type": content_type,
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        return put_file(self.files_root, f"jobs/{job}/{step}/{name}", data, content_type)
 
 
 async def _healthz(_: web.Request) -> web.Response:

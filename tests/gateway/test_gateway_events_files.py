@@ -6,8 +6,10 @@ import asyncio
 import json
 
 import pytest
-from gateway_fakes import Behaviour, png_bytes
+from gateway_fakes import Behaviour
 from gateway_helpers import submit, wait_for_job
+
+from workers.kit.testing import png_bytes
 
 pytestmark = pytest.mark.anyio
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from gateway_fakes import Behaviour, png_bytes, wav_bytes
+from gateway_fakes import Behaviour
 from gateway_helpers import submit, wait_for_job
+
+from workers.kit.testing import png_bytes, wav_bytes
 
 pytestmark = pytest.mark.anyio
 PROBLEM = "application/problem+json"

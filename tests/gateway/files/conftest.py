@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import io
-import math
 import struct
-import wave
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from workers.kit.testing import wav_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -44,21 +44,6 @@ def image_bytes(fmt: str, size: tuple[int, int] = (8, 6)) -> bytes:
     return buffer.getvalue()
 
 
-def wav_bytes(seconds: float = 0.1, rate: int = 16000) -> bytes:
-    """A real 16-bit mono WAV of a 440 Hz tone, written by the stdlib ``wave`` module."""
-    frames = b"".join(
-        struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / rate)))
-        for i in range(int(seconds * rate))
-    )
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(frames)
-    return buffer.getvalue()
-
-
 def id3_tag(payload: bytes = b"TIT2\x00\x00\x00\x06\x00\x00\x03tone\x00") -> bytes:
     """An ID3v2.4 tag (10-byte header + frames) with its size as a synchsafe integer."""
     n = len(payload)
@@ -77,7 +62,7 @@ SAMPLES: dict[str, Callable[[], bytes]] = {
     "jpeg": lambda: image_bytes("JPEG"),
     "webp": lambda: image_bytes("WEBP"),
     "gif": lambda: image_bytes("GIF"),
-    "wav": wav_bytes,
+    "wav": lambda: wav_bytes(0.1),
     "mp3": lambda: (FIXTURES / "tone.mp3").read_bytes(),
     "mp3-id3": lambda: id3_tag() + (FIXTURES / "tone.mp3").read_bytes(),
     "flac": lambda: (FIXTURES / "tone.flac").read_bytes(),
