@@ -1,4 +1,4 @@
-"""One contract suite for all five workers (DESIGN §2), parametrized over the capability.
+"""One suite for the worker contract (``workers/kit/README.md``), parametrized over the five capabilities.
 
 Each test drives a worker app built by the kit. The happy-path and bad-input tests use the real local
 engine when it loads on this machine (the `local` extra) and a small fake backend otherwise; tests that need

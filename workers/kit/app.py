@@ -1,8 +1,8 @@
-"""The HTTP face of every worker (DESIGN §2): ``create_worker_app(capability, backends)``.
+"""The HTTP face of every worker: ``create_worker_app(capability, backends)``.
 
 Routes stay thin: they hand requests to :class:`~workers.kit.runtime.WorkerRuntime` and render its answers.
 Every error leaves as ``application/problem+json`` with a ``retryable`` member; request bodies that do not
-parse are 422s, never 500s.
+parse are 422s, never 500s. The endpoints and the error table are listed in ``workers/kit/README.md``.
 """
 
 from __future__ import annotations

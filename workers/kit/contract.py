@@ -1,4 +1,4 @@
-"""The worker contract: the JSON shapes the gateway and every worker exchange (DESIGN §2).
+"""The worker contract: the JSON shapes the gateway and every worker exchange (prose: workers/kit/README.md).
 
 This module is the only part of ``workers`` the gateway may import. It holds pure data models and
 no I/O, so both sides agree on one definition of a request, a response, a file reference and an error.
