@@ -228,8 +228,8 @@ def test_without_hf_token_the_hf_backend_is_not_ready(capability: Capability, ma
 @pytest.mark.parametrize("capability", list(HF_BACKENDS))
 def test_auto_picks_hf_only_when_the_token_is_set(capability: Capability) -> None:
     backends = dict(HF_BACKENDS[capability])
-    assert select_backend(load_settings(capability, hf_token=None), backends).backend.name == "local"
-    assert select_backend(load_settings(capability, hf_token=TOKEN), backends).backend.name == "hf"
+    assert select_backend(load_settings(capability, hf_token=None), backends).name == "local"
+    assert select_backend(load_settings(capability, hf_token=TOKEN), backends).name == "hf"
     with pytest.raises(ValueError, match="not one of auto, hf, local"):
         select_backend(load_settings(capability, backend="openai"), backends)
 

@@ -204,7 +204,7 @@ def test_auto_picks_openrouter_only_when_its_key_is_set(key: str | None, expecte
     from workers.kit.backend import select_backend
 
     settings = load_settings("llm", backend="auto", openrouter_api_key=key)
-    assert type(select_backend(settings, dict(BACKENDS)).backend) is expected
+    assert type(select_backend(settings, dict(BACKENDS))) is expected
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,7 @@ def create_worker_app(
     """A worker for ``capability`` serving the backend its settings select."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     settings = settings or load_settings(capability)
-    selection = select_backend(settings, dict(backends))
-    runtime = WorkerRuntime(capability, selection.backend, settings)
+    runtime = WorkerRuntime(capability, select_backend(settings, dict(backends)), settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from workers.kit.contract import FieldSpec, FileRef
@@ -152,18 +152,8 @@ class LocalEngineBackend(Backend):
             raise InvalidInput(str(exc) or "the engine refused this input") from exc
 
 
-@dataclass
-class Selection:
-    """The backend a worker runs, and why."""
-
-    backend: Backend
-    requested: str
-    choices: list[str] = field(default_factory=list)
-
-
-def select_backend(settings: WorkerSettings, backends: dict[str, BackendFactory]) -> Selection:
+def select_backend(settings: WorkerSettings, backends: dict[str, BackendFactory]) -> Backend:
     """Build the backend ``<CAP>_BACKEND`` names; ``auto`` = the first remote whose key is set, else local."""
-    choices = ["auto", *backends]
     requested = settings.backend
     if requested == "auto":
         remote = [name for name, f in backends.items() if name != "local" and _has_key(f, settings)]
@@ -171,8 +161,8 @@ def select_backend(settings: WorkerSettings, backends: dict[str, BackendFactory]
     elif requested in backends:
         name = requested
     else:
-        raise ValueError(f"backend {requested!r} is not one of {', '.join(choices)}")
-    return Selection(backend=backends[name](settings), requested=requested, choices=choices)
+        raise ValueError(f"backend {requested!r} is not one of {', '.join(['auto', *backends])}")
+    return backends[name](settings)
 
 
 def _has_key(factory: BackendFactory, settings: WorkerSettings) -> bool:
