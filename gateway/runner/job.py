@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from gateway.metrics import Metrics
 from gateway.pipelines import PipelineSpec, StepSpec, resolve
@@ -73,11 +74,13 @@ class JobRun:
         "started_at",
         "steps",
         "tasks",
+        "tenant_id",
         "unsaved",
     )
 
     def __init__(self, claimed: ClaimedJob, spec: PipelineSpec, ctx: RunnerContext) -> None:
         self.id = claimed.id
+        self.tenant_id = claimed.tenant_id
         self.spec = spec
         self.ctx = ctx
         self.inputs = claimed.inputs
@@ -219,8 +222,12 @@ class JobRun:
             self.started.add(step.id)
             self.tasks.add(asyncio.create_task(self._run_step(step), name=step.id))
 
+    def _write(self, **rows: Any) -> Write:
+        """A write for this job (its id and tenant filled in)."""
+        return Write(self.id, tenant_id=self.tenant_id, **rows)
+
     def _take_unsaved(self) -> Write:
-        merged = Write(self.id)
+        merged = self._write()
         for write in self.unsaved:
             merged.extend(write)
         self.unsaved.clear()
@@ -289,7 +296,7 @@ class JobRun:
         now = utcnow()
         self._begin_attempt(record, now)
         running = event_row("step.running", now, step_id=record.id, status="running", attempt=record.attempts)
-        self.ctx.writer.submit(Write(self.id, steps=[record.row()], events=[running]))
+        self.ctx.writer.submit(self._write(steps=[record.row()], events=[running]))
 
     async def _wait_to_retry(self, record: StepRecord, err: WorkerCallError) -> None:
         settings = self.ctx.settings
@@ -307,7 +314,7 @@ class JobRun:
             attempt=record.attempts,
             detail=f"{err}; retrying in {delay:.2f} s",
         )
-        self.ctx.writer.submit(Write(self.id, events=[retrying]))
+        self.ctx.writer.submit(self._write(events=[retrying]))
         await asyncio.sleep(delay)
 
     @staticmethod
@@ -321,7 +328,7 @@ class JobRun:
 
     def _step_succeeded(self, step: StepSpec, record: StepRecord, response: RunResponse) -> StepOutcome:
         try:
-            files = output_files(self.id, step.id, response.outputs, utcnow())
+            files = output_files(self.tenant_id, self.id, step.id, response.outputs, utcnow())
         except ValueError as exc:
             return self._step_failed(step, record, "Bad worker output", str(exc), retryable=False)
         now = self._finished(record, "succeeded")
@@ -332,7 +339,7 @@ class JobRun:
         succeeded = event_row(
             "step.succeeded", now, step_id=step.id, status="succeeded", attempt=record.attempts
         )
-        return StepOutcome(Write(self.id, steps=[record.row()], events=[succeeded], files=files))
+        return StepOutcome(self._write(steps=[record.row()], events=[succeeded], files=files))
 
     def _step_failed(
         self, step: StepSpec, record: StepRecord, title: str, detail: str, *, retryable: bool
@@ -351,7 +358,7 @@ class JobRun:
         failed = event_row(
             "step.failed", now, step_id=step.id, status="failed", attempt=record.attempts, detail=note
         )
-        write = Write(self.id, steps=[record.row()], events=[failed])
+        write = self._write(steps=[record.row()], events=[failed])
         if record.fallback:
             return StepOutcome(write)
         return StepOutcome(write, failure=job_error(title, detail, step_id=step.id))
@@ -399,7 +406,7 @@ def end_of_job(
 ) -> Write:
     """The rows that end a job: its unfinished steps skipped (a running one with ``skipped_title`` as its
     error when given) and the ``job.<status>`` event. The caller adds the job's terminal row."""
-    write = Write(run.id)
+    write = Write(run.id, tenant_id=run.tenant_id)
     for record in run.unfinished_steps():
         if record.status == "running" and skipped_title:
             record.error = step_error(skipped_title, "aborted while running")

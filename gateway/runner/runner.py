@@ -22,7 +22,7 @@ from gateway.settings import Settings
 from gateway.store import queue
 from gateway.store.job_writer import JobWriter, Write
 from gateway.store.models import utcnow
-from gateway.store.queue import ClaimedJob
+from gateway.store.queue import NO_CAPS, ClaimedJob, RunningCaps
 from gateway.store.rows import event_row, job_error, terminal_job_row
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,13 @@ class Runner:
         settings: Settings,
         metrics: Metrics,
         on_commit: Callable[[Iterable[str]], None] | None = None,
+        caps: Callable[[], RunningCaps] = lambda: NO_CAPS,
     ) -> None:
         self.owner = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._engine = engine
         self._registry = registry
         self.settings = settings
+        self.caps = caps  # each tenant's cap on running jobs, as the claims must respect it now
         self.writer = JobWriter(
             engine, owner=self.owner, max_batch=settings.write_batch_max, on_commit=on_commit
         )
@@ -161,7 +163,11 @@ class Runner:
         if free > 0:
             want = min(free, self.settings.runner_claim_batch)
             claimed = await queue.claim_queued(
-                self._engine, owner=self.owner, lease_seconds=self.settings.lease_seconds, limit=want
+                self._engine,
+                owner=self.owner,
+                lease_seconds=self.settings.lease_seconds,
+                limit=want,
+                caps=self.caps(),
             )
             self._launch(claimed)
             self._found_queued = bool(claimed)
@@ -254,9 +260,9 @@ class Runner:
         now = utcnow()
         detail = f"the runner crashed {crashes} times while running this job; the gateway log has the cause"
         error = job_error("Internal error", detail)
-        write = end_of_job(run, "failed", now=now, error=error) if run is not None else Write(job_id)
-        if run is None:
-            write.events.append(event_row("job.failed", now, status="failed", detail=detail))
+        if run is None:  # cannot happen: a crashed job's run is still known here
+            return
+        write = end_of_job(run, "failed", now=now, error=error)
         write.job = terminal_job_row("failed", now=now, error=error)
         if await self.writer.write(write):
             self.ctx.metrics.jobs_finished.labels("failed").inc()
@@ -274,6 +280,5 @@ class Runner:
         now = utcnow()
         error = job_error("Unknown pipeline", f"pipeline {job.pipeline!r} is no longer loaded")
         failed = event_row("job.failed", now, status="failed", detail=error["detail"])
-        await self.writer.write(
-            Write(job.id, events=[failed], job=terminal_job_row("failed", now=now, error=error))
-        )
+        final = terminal_job_row("failed", now=now, error=error)
+        await self.writer.write(Write(job.id, tenant_id=job.tenant_id, events=[failed], job=final))

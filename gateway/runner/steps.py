@@ -66,7 +66,9 @@ def safe_relative(path: str) -> bool:
     return bool(path) and not pure.is_absolute() and ".." not in pure.parts and "\\" not in path
 
 
-def output_files(job_id: str, step_id: str, outputs: dict[str, Any], now: datetime) -> list[FileRow]:
+def output_files(
+    tenant_id: str, job_id: str, step_id: str, outputs: dict[str, Any], now: datetime
+) -> list[FileRow]:
     """files rows registering every file reference a worker returned, so each gets a /v1/files id.
 
     ValueError when a reference points outside the files root.
@@ -80,6 +82,7 @@ def output_files(job_id: str, step_id: str, outputs: dict[str, Any], now: dateti
         rows.append(
             {
                 "id": uuid.uuid4().hex,
+                "tenant_id": tenant_id,
                 "path": value["file"],
                 "content_type": value["content_type"],
                 "kind": file_kind(value["content_type"]),

@@ -8,7 +8,7 @@ row (e.g. a reused idempotency key) fails only its own request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, insert
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.group_commit import GroupCommit
 from gateway.store.models import EVENTS, JOBS, utcnow
-from gateway.store.queue import ClaimedJob, claimed_event, lease_values
+from gateway.store.queue import NO_CAPS, ClaimedJob, RunningCaps, claimed_event, lease_values, running_counts
 
 #: One submission's rows, per table, in foreign-key order.
 Rows = Sequence[tuple[Table, list[dict[str, Any]]]]
@@ -33,6 +33,7 @@ class Handoff(Protocol):
 
     owner: str
     lease_seconds: float
+    caps: Callable[[], RunningCaps]  # tenants at their cap on running jobs get no hand-off
 
     def reserve(self, n: int) -> int:
         """How many of ``n`` new jobs the runner takes now; it holds that many slots until :meth:`adopt`."""
@@ -70,6 +71,8 @@ class InsertBatcher(GroupCommit[Rows, None]):
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 500) -> None:
         super().__init__(engine, name="insert-batcher", max_batch=max_batch)
         self._handoff: Handoff | None = None
+        self._reserved = 0  # runner slots reserved for the transaction in flight (one at a time)
+        self._caps = NO_CAPS
 
     def connect(self, handoff: Handoff | None) -> None:
         """Hand new jobs straight to ``handoff`` (this process's runner) from now on; None stops it."""
@@ -80,6 +83,8 @@ class InsertBatcher(GroupCommit[Rows, None]):
         await self.commit(rows)
 
     def apply(self, conn: Connection, items: list[Rows]) -> list[None]:
+        if self._caps.active:
+            _keep_within_caps(conn, items, self._caps)
         for table, values in _merged(items).items():
             if values:
                 conn.execute(insert(table), values)
@@ -90,12 +95,14 @@ class InsertBatcher(GroupCommit[Rows, None]):
     def prepare(self, items: list[Rows]) -> list[Rows]:
         """Insert the new jobs the runner reserves already claimed (copies: callers keep "queued")."""
         handoff = self._handoff
+        self._reserved = 0
         if handoff is None:
             return items
         wanted = sum(1 for rows in items for table, values in rows if table is JOBS for _ in values)
-        free = handoff.reserve(wanted) if wanted else 0
+        free = self._reserved = handoff.reserve(wanted) if wanted else 0
         if not free:
             return items
+        self._caps = handoff.caps()
         now = utcnow()
         lease = {
             **lease_values(owner=handoff.owner, lease_seconds=handoff.lease_seconds, now=now),
@@ -104,7 +111,7 @@ class InsertBatcher(GroupCommit[Rows, None]):
         running = claimed_event(owner=handoff.owner, now=now)
         out: list[Rows] = []
         for rows in items:
-            claimed: list[str] = []
+            claimed: list[tuple[str, str]] = []  # (job id, tenant id)
             rewritten: list[tuple[Table, list[dict[str, Any]]]] = []
             for table, values in rows:
                 if table is JOBS:
@@ -112,7 +119,12 @@ class InsertBatcher(GroupCommit[Rows, None]):
                 rewritten.append((table, values))
             free -= len(claimed)
             if claimed:  # after the submission's job.queued event
-                rewritten.append((EVENTS, [{**running, "job_id": job_id} for job_id in claimed]))
+                rewritten.append(
+                    (
+                        EVENTS,
+                        [{**running, "job_id": job_id, "tenant_id": tenant} for job_id, tenant in claimed],
+                    )
+                )
             out.append(rewritten)
         return out
 
@@ -120,18 +132,44 @@ class InsertBatcher(GroupCommit[Rows, None]):
         if self._handoff is None:
             return
         claimed, queued = _claimed_and_queued(items)
-        if claimed or queued:
-            self._handoff.adopt(claimed, len(claimed), left_queued=queued > 0)
+        if claimed or queued or self._reserved:
+            self._handoff.adopt(claimed, self._reserved, left_queued=queued > 0)
+        self._reserved = 0
 
     def abandoned(self, items: list[Rows]) -> None:
-        claimed, _ = _claimed_and_queued(items)
-        if self._handoff is not None and claimed:
-            self._handoff.adopt([], len(claimed), left_queued=False)
+        if self._handoff is not None and self._reserved:
+            self._handoff.adopt([], self._reserved, left_queued=False)
+        self._reserved = 0
 
 
-def _claim(row: dict[str, Any], lease: dict[str, Any], claimed: list[str]) -> dict[str, Any]:
-    claimed.append(row["id"])
+def _claim(row: dict[str, Any], lease: dict[str, Any], claimed: list[tuple[str, str]]) -> dict[str, Any]:
+    claimed.append((row["id"], row["tenant_id"]))
     return {**row, **lease}
+
+
+def _keep_within_caps(conn: Connection, items: list[Rows], caps: RunningCaps) -> None:
+    """Turn claimed rows back into queued ones where the tenant's running jobs would pass its cap
+    (counted in this transaction), dropping their ``job.running`` events."""
+    rows = [row for submitted in items for table, values in submitted if table is JOBS for row in values]
+    claimed = [row for row in rows if row["status"] == "running"]
+    if not claimed:
+        return
+    running = running_counts(conn, (row["tenant_id"] for row in claimed))
+    unclaimed: set[str] = set()
+    for row in claimed:
+        tenant, cap = row["tenant_id"], caps.cap(row["tenant_id"])
+        if cap > 0 and running.get(tenant, 0) >= cap:
+            row.update(status="queued", lease_owner=None, lease_expires_at=None, started_at=None)
+            unclaimed.add(row["id"])
+        else:
+            running[tenant] = running.get(tenant, 0) + 1
+    if unclaimed:
+        for submitted in items:
+            for table, values in submitted:
+                if table is EVENTS:
+                    values[:] = [
+                        e for e in values if not (e["type"] == "job.running" and e["job_id"] in unclaimed)
+                    ]
 
 
 def _claimed_and_queued(items: list[Rows]) -> tuple[list[ClaimedJob], int]:
@@ -143,7 +181,11 @@ def _claimed_and_queued(items: list[Rows]) -> tuple[list[ClaimedJob], int]:
                 continue
             for row in values:
                 if row["status"] == "running":
-                    claimed.append(ClaimedJob(row["id"], row["pipeline"], row["inputs"], row["started_at"]))
+                    claimed.append(
+                        ClaimedJob(
+                            row["id"], row["tenant_id"], row["pipeline"], row["inputs"], row["started_at"]
+                        )
+                    )
                 else:
                     queued += 1
     return claimed, queued

@@ -9,12 +9,12 @@ from gateway.store.models import EVENTS, EventPublic, utc
 
 
 async def events_after(
-    engine: AsyncEngine, *, job_id: str, after: int = 0, limit: int = 500
+    engine: AsyncEngine, *, tenant_id: str, job_id: str, after: int = 0, limit: int = 500
 ) -> list[EventPublic]:
-    """The job's events with ``seq > after``, oldest first."""
+    """The tenant's job's events with ``seq > after``, oldest first."""
     query = (
         select(EVENTS)
-        .where(EVENTS.c.job_id == job_id, EVENTS.c.seq > after)
+        .where(EVENTS.c.job_id == job_id, EVENTS.c.tenant_id == tenant_id, EVENTS.c.seq > after)
         .order_by(EVENTS.c.seq)
         .limit(limit)
     )

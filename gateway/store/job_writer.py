@@ -35,6 +35,7 @@ class Write:
     """Everything one job wants written at one moment; ``job`` is its final row when it ends."""
 
     job_id: str
+    tenant_id: str = field(kw_only=True)  # the job's, given to its events
     steps: list[StepRow] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
     files: list[FileRow] = field(default_factory=list)
@@ -42,6 +43,7 @@ class Write:
 
     def extend(self, other: Write) -> None:
         """Add ``other``'s rows (of the same job) after this one's."""
+        assert other.job_id == self.job_id
         self.steps += other.steps
         self.events += other.events
         self.files += other.files
@@ -92,7 +94,7 @@ class JobWriter(GroupCommit[Write, bool]):
         jobs = [{"k_job": w.job_id, **w.job} for w in writes if w.job is not None]
         if jobs:
             out.append((_JOB_UPDATE, jobs))
-        events = [_event_params(w.job_id, e) for w in writes for e in w.events]
+        events = [_event_params(w.job_id, w.tenant_id, e) for w in writes for e in w.events]
         if events:
             out.append((_EVENT_INSERT, events))
         return out
@@ -105,10 +107,11 @@ def _step_params(job_id: str, row: StepRow) -> dict[str, Any]:
     return params
 
 
-def _event_params(job_id: str, event: EventRow) -> dict[str, Any]:
+def _event_params(job_id: str, tenant_id: str, event: EventRow) -> dict[str, Any]:
     # event_row() sets every column; a row built by hand without some still gets one key set.
     params: dict[str, Any] = {**_EVENT_DEFAULTS, **event}
     params["job_id"] = job_id
+    params["tenant_id"] = tenant_id
     return params
 
 

@@ -38,6 +38,7 @@ from workers.kit.contract import FileRef
 class NewJob:
     """What the API hands the store to create a job: validated inputs and the plan of steps."""
 
+    tenant_id: str
     pipeline: str
     inputs: dict[str, Any]
     steps: Sequence[tuple[str, str]]  # (step id, worker) in spec order
@@ -79,13 +80,20 @@ async def create_job(
     :class:`IdempotencyMismatchError`. Returns ``(job, created)``; ``files`` (path → FilePublic of the
     file inputs) lets a new job be shown without reading it back.
     """
+    tenant_id = new.tenant_id
     digest = request_hash(new.pipeline, new.inputs) if idempotency_key else ""
-    if idempotency_key and (existing := await _job_for_key(engine, idempotency_key, digest)):
-        return await get_job(engine, job_id=existing), False
+    if idempotency_key and (existing := await _job_for_key(engine, tenant_id, idempotency_key, digest)):
+        return await get_job(engine, tenant_id=tenant_id, job_id=existing), False
     job_id = uuid.uuid4().hex
     rows = job_rows(job_id=job_id, new=new, now=utcnow())
     if idempotency_key:
-        key_row = {"key": idempotency_key, "request_hash": digest, "job_id": job_id, "created_at": utcnow()}
+        key_row = {
+            "tenant_id": tenant_id,
+            "key": idempotency_key,
+            "request_hash": digest,
+            "job_id": job_id,
+            "created_at": utcnow(),
+        }
         rows.append((IDEMPOTENCY, [key_row]))
     try:
         if batcher is not None:
@@ -95,20 +103,19 @@ async def create_job(
                 await insert_rows(conn, rows)
     except IntegrityError:
         # Two submits with one key raced; the other committed first.
-        if idempotency_key and (existing := await _job_for_key(engine, idempotency_key, digest)):
-            return await get_job(engine, job_id=existing), False
+        if idempotency_key and (existing := await _job_for_key(engine, tenant_id, idempotency_key, digest)):
+            return await get_job(engine, tenant_id=tenant_id, job_id=existing), False
         raise
     by_table = dict(rows)
     return new_job_public(by_table[JOBS][0], by_table[STEPS], files or {}), True
 
 
-async def _job_for_key(engine: AsyncEngine, key: str, digest: str) -> str | None:
+async def _job_for_key(engine: AsyncEngine, tenant_id: str, key: str, digest: str) -> str | None:
+    query = select(IDEMPOTENCY.c.request_hash, IDEMPOTENCY.c.job_id).where(
+        IDEMPOTENCY.c.tenant_id == tenant_id, IDEMPOTENCY.c.key == key
+    )
     async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(IDEMPOTENCY.c.request_hash, IDEMPOTENCY.c.job_id).where(IDEMPOTENCY.c.key == key)
-            )
-        ).first()
+        row = (await conn.execute(query)).first()
     if row is None:
         return None
     if row.request_hash != digest:
@@ -122,6 +129,7 @@ def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, li
     """Every row a new job needs, per table, in foreign-key order."""
     job = {
         "id": job_id,
+        "tenant_id": new.tenant_id,
         "pipeline": new.pipeline,
         "status": "queued",
         "inputs": new.inputs,
@@ -150,7 +158,7 @@ def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, li
         }
         for position, (step_id, worker) in enumerate(new.steps)
     ]
-    queued = {**event_row("job.queued", now, status="queued"), "job_id": job_id}
+    queued = {**event_row("job.queued", now, status="queued"), "job_id": job_id, "tenant_id": new.tenant_id}
     rows: list[tuple[Table, list[dict[str, Any]]]] = []
     if new.uploads:
         rows.append((FILES, [dict(row) for row in new.uploads]))
@@ -158,10 +166,10 @@ def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, li
     return rows
 
 
-async def get_job(engine: AsyncEngine, *, job_id: str) -> JobPublic:
-    """The job as the API shows it; :class:`NotFoundError` when there is none."""
+async def get_job(engine: AsyncEngine, *, tenant_id: str, job_id: str) -> JobPublic:
+    """The tenant's job as the API shows it; :class:`NotFoundError` when it has none with that id."""
     async with engine.connect() as conn:
-        jobs = await render_jobs(conn, await _rows(conn, JOBS.c.id == job_id))
+        jobs = await render_jobs(conn, await _rows(conn, JOBS.c.id == job_id, JOBS.c.tenant_id == tenant_id))
     if not jobs:
         raise NotFoundError(f"no job with id {job_id!r}")
     return jobs[0]
@@ -195,13 +203,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def list_jobs(
     engine: AsyncEngine,
     *,
+    tenant_id: str,
     status: JobStatus | None = None,
     pipeline: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
 ) -> tuple[list[JobPublic], str | None]:
-    """Jobs newest first, filtered; returns one page and the cursor of the next (None on the last page)."""
-    where: list[Any] = []
+    """The tenant's jobs newest first, filtered; one page and the cursor of the next (None on the last)."""
+    where: list[Any] = [JOBS.c.tenant_id == tenant_id]
     if status:
         where.append(JOBS.c.status == status)
     if pipeline:
@@ -216,14 +225,14 @@ async def list_jobs(
     return page, next_cursor
 
 
-async def request_cancel(engine: AsyncEngine, *, job_id: str) -> bool:
+async def request_cancel(engine: AsyncEngine, *, tenant_id: str, job_id: str) -> bool:
     """Cancel a job. A queued job is canceled at once (True); a running one is flagged for its runner
     (False), which aborts the in-flight call. :class:`ConflictError` when the job already finished."""
     now = utcnow()
     async with write_tx(engine) as conn:
         done = await conn.execute(
             update(JOBS)
-            .where(JOBS.c.id == job_id, JOBS.c.status == "queued")
+            .where(JOBS.c.id == job_id, JOBS.c.tenant_id == tenant_id, JOBS.c.status == "queued")
             .values(status="canceled", cancel_requested=True, finished_at=now, updated_at=now)
         )
         if done.rowcount:
@@ -233,26 +242,31 @@ async def request_cancel(engine: AsyncEngine, *, job_id: str) -> bool:
                 .values(status="skipped")
             )
             canceled = event_row("job.canceled", now, status="canceled", detail="canceled")
-            await conn.execute(insert(EVENTS), {**canceled, "job_id": job_id})
+            await conn.execute(insert(EVENTS), {**canceled, "job_id": job_id, "tenant_id": tenant_id})
             return True
         flagged = await conn.execute(
             update(JOBS)
-            .where(JOBS.c.id == job_id, JOBS.c.status == "running")
+            .where(JOBS.c.id == job_id, JOBS.c.tenant_id == tenant_id, JOBS.c.status == "running")
             .values(cancel_requested=True, updated_at=now)
         )
         if flagged.rowcount:
             return False
-        status = (await conn.execute(select(JOBS.c.status).where(JOBS.c.id == job_id))).scalar()
+        status = (
+            await conn.execute(
+                select(JOBS.c.status).where(JOBS.c.id == job_id, JOBS.c.tenant_id == tenant_id)
+            )
+        ).scalar()
     if status is None:
         raise NotFoundError(f"no job with id {job_id!r}")
     assert is_terminal(status)
     raise ConflictError(f"job {job_id} already {status}; only queued or running jobs can be canceled")
 
 
-async def job_status(engine: AsyncEngine, *, job_id: str) -> JobStatus:
-    """Just the job's status (cheap); :class:`NotFoundError` when there is no such job."""
+async def job_status(engine: AsyncEngine, *, tenant_id: str, job_id: str) -> JobStatus:
+    """Just the job's status (cheap); :class:`NotFoundError` when the tenant has no such job."""
+    query = select(JOBS.c.status).where(JOBS.c.id == job_id, JOBS.c.tenant_id == tenant_id)
     async with engine.connect() as conn:
-        status = (await conn.execute(select(JOBS.c.status).where(JOBS.c.id == job_id))).scalar()
+        status = (await conn.execute(query)).scalar()
     if status is None:
         raise NotFoundError(f"no job with id {job_id!r}")
     return cast(JobStatus, status)

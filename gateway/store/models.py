@@ -46,6 +46,14 @@ def _json(nullable: bool = False) -> Any:
     return Field(default=None if nullable else {}, sa_type=JSON, nullable=nullable)
 
 
+#: The tenant of every request while auth is off, and of rows made before tenants existed.
+DEFAULT_TENANT = "default"
+
+
+def _tenant() -> Any:
+    return Field(default=DEFAULT_TENANT, max_length=64, sa_column_kwargs={"server_default": DEFAULT_TENANT})
+
+
 def _when(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable, index=index)
 
@@ -63,9 +71,12 @@ class Job(JobBase, table=True):
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_pipeline_created", "pipeline", "created_at"),
         Index("ix_jobs_created_id", "created_at", "id"),
+        Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_jobs_tenant_status", "tenant_id", "status"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
+    tenant_id: str = _tenant()
     status: str = Field(default="queued", max_length=16)
     inputs: dict[str, Any] = _json()
     outputs: dict[str, Any] = _json()
@@ -115,6 +126,7 @@ class JobEvent(SQLModel, table=True):
     __table_args__ = (Index("ix_job_events_job_seq", "job_id", "seq"),)
 
     seq: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    tenant_id: str = _tenant()
     job_id: str = Field(
         sa_column=Column(String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
     )
@@ -135,6 +147,7 @@ class FileRecord(SQLModel, table=True):
     __tablename__ = "files"
 
     id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = _tenant()
     path: str = Field(max_length=500, unique=True)
     content_type: str = Field(max_length=200)
     kind: str = Field(max_length=16)
@@ -152,12 +165,60 @@ class FileRecord(SQLModel, table=True):
 class IdempotencyKey(SQLModel, table=True):
     __tablename__ = "idempotency_keys"
 
+    tenant_id: str = Field(default=DEFAULT_TENANT, primary_key=True, max_length=64)
     key: str = Field(primary_key=True, max_length=255)
     request_hash: str = Field(max_length=64)
     job_id: str = Field(
         sa_column=Column(String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
     )
     created_at: datetime = _when(nullable=False)
+
+
+# --- tenants, keys and limits -------------------------------------------------------------------------------
+
+
+class Tenant(SQLModel, table=True):
+    """Who owns jobs, files and keys. ``limit_*`` override the settings' defaults (None: the default)."""
+
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = _when(nullable=False)
+    limit_requests_per_minute: int | None = None
+    limit_submits_per_minute: int | None = None
+    limit_jobs_per_day: int | None = None
+    limit_running_jobs: int | None = None
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its SHA-256 is stored; ``prefix`` is its visible start."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)
+    tenant_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    prefix: str = Field(max_length=16)
+    secret_hash: str = Field(max_length=64, unique=True)
+    name: str | None = Field(default=None, max_length=200)
+    scopes: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    operator: bool = False
+    created_at: datetime = _when(nullable=False)
+    expires_at: datetime | None = _when()
+    last_used_at: datetime | None = _when()
+    revoked_at: datetime | None = _when()
+
+
+class RateCounter(SQLModel, table=True):
+    """How many times a tenant hit one limit in one window (``window`` = start, in seconds since the epoch)."""
+
+    __tablename__ = "rate_counters"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(primary_key=True, max_length=32)
+    window: int = Field(primary_key=True)
+    count: int = 0
 
 
 # --- public shapes ------------------------------------------------------------------------------------------
@@ -255,6 +316,9 @@ STEPS = _table(Step)
 EVENTS = _table(JobEvent)
 FILES = _table(FileRecord)
 IDEMPOTENCY = _table(IdempotencyKey)
+TENANTS = _table(Tenant)
+API_KEYS = _table(ApiKey)
+RATE_COUNTERS = _table(RateCounter)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -94,6 +94,7 @@ class FileRow(TypedDict):
     """One ``files`` row: an upload (no job yet) or a registered step output."""
 
     id: str
+    tenant_id: str
     path: str
     content_type: str
     kind: str

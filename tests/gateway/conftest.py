@@ -22,7 +22,7 @@ from gateway.settings import Settings
 from gateway.store import create_engine, migrate
 
 PG_ADMIN = os.environ.get("MODALINE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-TABLES = ("idempotency_keys", "job_events", "steps", "files", "jobs")
+TABLES = ("idempotency_keys", "job_events", "steps", "files", "jobs", "rate_counters", "api_keys")
 
 
 def _pg_unavailable(reason: str) -> None:
@@ -63,6 +63,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("pg_url")
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+        conn.execute("DELETE FROM tenants WHERE id <> 'default'")
     return url
 
 

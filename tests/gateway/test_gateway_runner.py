@@ -123,7 +123,7 @@ async def test_expired_lease_is_taken_over_and_finished_steps_are_kept(
         writer = JobWriter(engine, owner="dead-runner")
         writer.start()
         row = step_row("one", status="succeeded", attempts=1, outputs={"text": "from the dead runner"})
-        assert await writer.write(Write(claimed.id, steps=[row]))
+        assert await writer.write(Write(claimed.id, tenant_id=claimed.tenant_id, steps=[row]))
         await writer.stop()
     finally:
         await engine.dispose()
@@ -154,7 +154,7 @@ async def test_a_runner_that_lost_its_lease_cannot_write(database_url, make_gate
         writer = JobWriter(engine, owner="slow")
         writer.start()
         stale = step_row("one", status="succeeded", attempts=1, outputs={"text": "stale"})
-        assert await writer.write(Write(job["id"], steps=[stale])) is False
+        assert await writer.write(Write(job["id"], tenant_id="default", steps=[stale])) is False
         await writer.stop()
         async with engine.connect() as conn:
             status = (await conn.execute(select(STEPS.c.status).where(STEPS.c.step_id == "one"))).scalar()
@@ -206,6 +206,9 @@ class _CrashedRunner:
     owner = "crashed-runner"
     lease_seconds = 0.5
 
+    def caps(self) -> store_queue.RunningCaps:
+        return store_queue.NO_CAPS
+
     def reserve(self, n: int) -> int:
         return n
 
@@ -236,11 +239,13 @@ async def test_writes_nobody_awaits_ride_along_with_the_next_commit_or_go_soon(m
         writer.start()
         running = step_row("one", status="running", attempts=1)
         done = step_row("one", status="succeeded", attempts=1, outputs={"text": "y"})
-        writer.submit(Write(job["id"], steps=[running]))
-        assert await writer.write(Write(job["id"], steps=[done]))
+        writer.submit(Write(job["id"], tenant_id="default", steps=[running]))
+        assert await writer.write(Write(job["id"], tenant_id="default", steps=[done]))
         assert writer.transactions == 1 and writer.items == 2  # one commit, in submission order
         assert step(await wait_for_job(api, job["id"], statuses=("running",)), "one")["status"] == "succeeded"
-        writer.submit(Write(job["id"], steps=[step_row("two", status="running", attempts=1)]))  # alone: soon
+        writer.submit(
+            Write(job["id"], tenant_id="default", steps=[step_row("two", status="running", attempts=1)])
+        )  # alone: soon
         for _ in range(100):
             if writer.transactions == 2:
                 break
