@@ -83,12 +83,22 @@ def _openapi() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from gateway import keys_cli
+
     parser = argparse.ArgumentParser(prog="python -m gateway", description="The Modaline gateway.")
-    parser.add_argument("command", choices=["serve", "migrate", "openapi"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the API and/or the runner (MODALINE_ROLE)")
+    commands.add_parser("migrate", help="bring the database to the newest schema")
+    commands.add_parser("openapi", help="print the OpenAPI document")
+    keys_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    # Logs go to stderr; `keys create` keeps stdout for the key alone.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Alembic logs one line per plugin at every start: keep only its migration messages.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if args.command == "keys":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        sys.exit(keys_cli.run(args))
     {"serve": _serve, "migrate": _migrate, "openapi": _openapi}[args.command]()
 
 

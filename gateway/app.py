@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,8 @@ from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.api import api_router, install_problem_handlers
+from gateway.auth import SCOPES, Authenticator, Limiter, UrlSigner
+from gateway.auth.keys import hash_secret, looks_like_key, visible_prefix
 from gateway.errors import NotFoundError
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
@@ -26,6 +29,8 @@ from gateway.runner import HttpWorkerClient, Runner
 from gateway.settings import Settings, load_settings
 from gateway.store import create_engine, migrate
 from gateway.store.batch import InsertBatcher
+from gateway.store.models import DEFAULT_TENANT
+from gateway.store.tenants import add_key_unless_present, ensure_tenant
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +56,65 @@ async def wait_for_database(engine: AsyncEngine, *, attempts: int = 30, delay: f
             await asyncio.sleep(delay)
 
 
+def check_auth_settings(settings: Settings) -> None:
+    """Refuse to start with auth on and no signing key; warn loudly when auth is off on an open address."""
+    if settings.auth_mode == "keys" and settings.signing_key is None:
+        raise RuntimeError(
+            "MODALINE_AUTH is keys (the default on a non-loopback address) but MODALINE_SIGNING_KEY is "
+            "unset: set it to a long random secret (it signs file URLs), or MODALINE_AUTH=off"
+        )
+    if settings.auth_mode == "off" and not settings.loopback_only:
+        log.warning(
+            "AUTH IS OFF on %s: anyone who can reach this gateway can run jobs, spend the providers' "
+            "credit and read every job and file; set MODALINE_AUTH=keys",
+            settings.host,
+        )
+
+
+async def _bootstrap_key(engine: AsyncEngine, settings: Settings) -> None:
+    """Store ``MODALINE_BOOTSTRAP_ADMIN_KEY`` (hashed) as an operator key, unless it already is."""
+    if settings.bootstrap_admin_key is None:
+        return
+    secret = settings.bootstrap_admin_key.get_secret_value()
+    if not looks_like_key(secret):
+        raise RuntimeError(
+            "MODALINE_BOOTSTRAP_ADMIN_KEY must look like a Modaline key: 'mdl_' + 43 URL-safe characters "
+            "(python -c \"import secrets; print('mdl_' + secrets.token_urlsafe(32))\")"
+        )
+    await ensure_tenant(engine, tenant_id=DEFAULT_TENANT)
+    stored = await add_key_unless_present(
+        engine,
+        tenant_id=DEFAULT_TENANT,
+        prefix=visible_prefix(secret),
+        secret_hash=hash_secret(secret),
+        scopes=SCOPES,
+        operator=True,
+        name="bootstrap (MODALINE_BOOTSTRAP_ADMIN_KEY)",
+    )
+    if stored:
+        log.info("stored the bootstrap operator key %s… (hashed)", visible_prefix(secret))
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    check_auth_settings(settings)
     engine = create_engine(settings.database_url)
     await wait_for_database(engine)
     await migrate(engine)
+    await _bootstrap_key(engine, settings)
     settings.files_root.mkdir(parents=True, exist_ok=True)
     app.state.engine = engine
+    keys_on = settings.auth_mode == "keys"
+    app.state.authenticator = Authenticator(
+        engine, mode=settings.auth_mode, cache_seconds=settings.auth_cache_seconds
+    )
+    app.state.limiter = Limiter(engine, settings, enabled=keys_on)
+    await app.state.limiter.start()
+    app.state.signer = UrlSigner.from_setting(
+        settings.signing_key.get_secret_value() if settings.signing_key else None,
+        ttl_seconds=settings.signed_url_seconds,
+    )
     app.state.registry = load_pipelines(settings.pipelines_dir)
     app.state.notifier = Notifier()
     app.state.metrics = Metrics()
@@ -84,6 +140,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if client is not None:
             await client.close()
         await app.state.batcher.stop()
+        await app.state.limiter.stop()
+        await app.state.authenticator.close()
         await engine.dispose()
 
 
@@ -95,6 +153,7 @@ async def _start_runner(app: FastAPI, engine: AsyncEngine, client: HttpWorkerCli
         settings=app.state.settings,
         metrics=app.state.metrics,
         on_commit=app.state.notifier.publish,
+        caps=app.state.limiter.running_caps,
     )
     await runner.start()
     return runner
@@ -143,6 +202,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "Prefer"],
+            expose_headers=["Location", "Retry-After", "RateLimit", "RateLimit-Policy"],
+        )
     app.include_router(api_router)
     if settings.runs_api and (settings.ui_dir / "index.html").is_file():
         _mount_ui(app, settings.ui_dir)

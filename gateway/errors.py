@@ -10,9 +10,12 @@ class GatewayError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, detail: str = "", *, title: str | None = None) -> None:
+    def __init__(
+        self, detail: str = "", *, title: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers or {}
         if title is not None:
             self.title = title
 
@@ -22,6 +25,30 @@ class BadRequestError(GatewayError):
 
     status = 400
     title = "Bad request"
+
+
+class UnauthorizedError(GatewayError):
+    """No credentials, or credentials that are not a live key; answered with ``WWW-Authenticate``."""
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="modaline"'})
+
+
+class ForbiddenError(GatewayError):
+    """A valid key without the scope the request needs, or a bad or expired signed URL."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class RateLimitedError(GatewayError):
+    """A tenant's limit is used up for now; the headers say when to come back."""
+
+    status = 429
+    title = "Too many requests"
 
 
 class NotFoundError(GatewayError):

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.kit.contract import CAPABILITIES, Capability
 
 Role = Literal["all", "api", "runner"]
+AuthMode = Literal["keys", "off"]
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _DB_SCHEMES = ("sqlite+aiosqlite", "postgresql+psycopg")
 
 
@@ -65,6 +67,21 @@ class Settings(BaseSettings):
         le=3_600,
         description="Pause before a crashed job goes back to the queue (x crashes)",
     )
+    # Identity and limits (docs/auth.md).
+    auth: AuthMode | None = Field(default=None, description="keys | off; unset: off on loopback, else keys")
+    signing_key: SecretStr | None = Field(
+        default=None, description="One key, or two comma-separated (rotation)"
+    )
+    bootstrap_admin_key: SecretStr | None = Field(default=None, description="An operator key, stored hashed")
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=60, description="How long a key check is reused")
+    signed_url_seconds: int = Field(default=3_600, ge=60, le=7 * 86_400)
+    limit_requests_per_minute: int = Field(default=600, ge=0, description="Per tenant; 0 = unlimited")
+    limit_submits_per_minute: int = Field(default=60, ge=0, description="Per tenant; 0 = unlimited")
+    limit_jobs_per_day: int = Field(default=5_000, ge=0, description="Per tenant; 0 = unlimited")
+    limit_running_jobs: int = Field(default=20, ge=0, description="Per tenant; 0 = unlimited")
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed by CORS; none by default"
+    )
     sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
     sse_poll_seconds: float = Field(default=0.5, gt=0, le=30)
 
@@ -76,6 +93,12 @@ class Settings(BaseSettings):
                 f"database URL must start with one of {', '.join(_DB_SCHEMES)}:// (got {value!r})"
             )
         return value
+
+    @field_validator("signing_key", "bootstrap_admin_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty secret (``MODALINE_SIGNING_KEY=``, a Secret with an empty value) means unset."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("llm_url", "image_url", "stt_url", "tts_url", "cyclegan_url")
     @classmethod
@@ -97,6 +120,22 @@ class Settings(BaseSettings):
         if self.role != "api" and self.is_sqlite and ":memory:" in self.database_url:
             raise ValueError("an in-memory SQLite database cannot hold jobs across connections; use a file")
         return self
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        """``MODALINE_AUTH``, or when unset: ``off`` on a loopback address, ``keys`` on any other."""
+        if self.auth is not None:
+            return self.auth
+        return "off" if self.loopback_only else "keys"
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when the gateway listens on this machine only."""
+        return self.host in _LOOPBACK
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from gateway.api.deps import EngineDep, NotifierDep, SettingsDep
 from gateway.api.problems import problems
+from gateway.api.security import AUTH_PROBLEMS, JobsRead
 from gateway.errors import BadRequestError
 from gateway.notify import Notifier
 from gateway.store.events import events_after
@@ -41,11 +42,11 @@ def _last_seen(header: str) -> int:
 
 
 async def _stream(
-    engine: AsyncEngine, notifier: Notifier, job_id: str, after: int, poll: float
+    engine: AsyncEngine, notifier: Notifier, tenant_id: str, job_id: str, after: int, poll: float
 ) -> AsyncIterator[ServerSentEvent]:
     terminal = False
     while True:
-        events = await events_after(engine, job_id=job_id, after=after)
+        events = await events_after(engine, tenant_id=tenant_id, job_id=job_id, after=after)
         for event in events:
             after = event.seq
             yield ServerSentEvent(data=event.model_dump_json(), event=event.type, id=str(event.seq))
@@ -57,7 +58,7 @@ async def _stream(
             return  # the job had finished before that (empty) read: nothing more will come
         # Read the status, then the events once more: a job that finished between the two reads has its
         # terminal event (written in the same transaction as its status) in the second one.
-        terminal = is_terminal(await job_status(engine, job_id=job_id))
+        terminal = is_terminal(await job_status(engine, tenant_id=tenant_id, job_id=job_id))
         if not terminal:
             await notifier.wait(job_id, poll)
 
@@ -72,10 +73,12 @@ async def _stream(
             "content": {"text/event-stream": {"schema": EventPublic.model_json_schema()}},
         },
         **problems(400, 404, 422, s400="`Last-Event-ID` is not an event's id"),
+        **AUTH_PROBLEMS,
     },
 )
 async def stream_job_events(
     job_id: str,
+    principal: JobsRead,
     engine: EngineDep,
     notifier: NotifierDep,
     settings: SettingsDep,
@@ -89,7 +92,9 @@ async def stream_job_events(
 ) -> EventSourceResponse:
     """Every event of the job, then new ones as they happen; ends after the job's terminal event."""
     after = _last_seen(last_event_id)
-    await job_status(engine, job_id=job_id)  # 404 before the stream starts
+    tenant_id = principal.tenant_id
+    await job_status(engine, tenant_id=tenant_id, job_id=job_id)  # 404 before the stream starts
     return EventSourceResponse(
-        _stream(engine, notifier, job_id, after, settings.sse_poll_seconds), ping=settings.sse_ping_seconds
+        _stream(engine, notifier, tenant_id, job_id, after, settings.sse_poll_seconds),
+        ping=settings.sse_ping_seconds,
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from gateway.api.deps import EngineDep, SettingsDep
 from gateway.api.problems import problems
-from gateway.errors import InvalidInputError, NotFoundError
+from gateway.api.security import AUTH_PROBLEMS, FilesWrite, principal_for, sign_file_urls
+from gateway.errors import ForbiddenError, InvalidInputError, NotFoundError
 from gateway.files import SUPPORTED, FileRule, delete_stored, file_response, receive_multipart, resolve_under
 from gateway.store.files import add_file, get_file
 from gateway.store.models import FilePublic
@@ -81,9 +82,12 @@ _DOWNLOAD_HEADERS = {
         s415="the file's bytes are not one of the image or audio formats of its `encoding`, "
         "whatever its declared type",
         s422="the file is empty, there is no `file` part, or the declared type names another kind of media",
-    ),
+    )
+    | AUTH_PROBLEMS,
 )
-async def upload_file(request: Request, response: Response, engine: EngineDep, settings: SettingsDep) -> Any:
+async def upload_file(
+    request: Request, response: Response, principal: FilesWrite, engine: EngineDep, settings: SettingsDep
+) -> Any:
     """Store an image or audio file (multipart field ``file``) to use as a job input by its id."""
     form = await receive_multipart(
         request,
@@ -101,6 +105,7 @@ async def upload_file(request: Request, response: Response, engine: EngineDep, s
     try:
         await add_file(
             engine,
+            tenant_id=principal.tenant_id,
             file_id=stored.id,
             path=stored.path,
             content_type=stored.content_type,
@@ -113,7 +118,8 @@ async def upload_file(request: Request, response: Response, engine: EngineDep, s
         delete_stored(settings.files_root, stored)
         raise
     response.headers["Location"] = f"/v1/files/{stored.id}"
-    return file_public(stored)
+    public = file_public(stored)
+    return sign_file_urls(public, request.app.state.signer) if settings.auth_mode == "keys" else public
 
 
 @router.get(
@@ -141,13 +147,34 @@ async def upload_file(request: Request, response: Response, engine: EngineDep, s
             s404="no file has this id, or its bytes are gone from the files volume",
             s416="the range starts past the end of the file",
         ),
+        **AUTH_PROBLEMS,
+        403: {
+            **AUTH_PROBLEMS[403],
+            "description": "the key lacks `jobs:read`, or the signed URL was tampered with or has expired",
+        },
     },
 )
 async def get_file_bytes(
-    file_id: str, engine: EngineDep, settings: SettingsDep, range: Annotated[str | None, Header()] = None
+    file_id: str,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    range: Annotated[str | None, Header()] = None,
+    expires: Annotated[int | None, Query(ge=0, le=2**40, description="Of a signed URL")] = None,
+    signature: Annotated[
+        str | None, Query(max_length=64, pattern="^[A-Za-z0-9_-]*$", description="Of a signed URL")
+    ] = None,
 ) -> Response:
-    """The file's bytes; honours a single ``Range: bytes=…`` (206, or 416 when unsatisfiable)."""
-    row = await get_file(engine, file_id=file_id)
+    """The file's bytes; honours a single ``Range: bytes=…`` (206, or 416 when unsatisfiable).
+
+    A signed URL (``expires`` and ``signature``, as job answers give them) needs no key; without one the
+    request needs a key of the tenant that owns the file."""
+    if expires is not None or signature is not None:
+        _check_signature(request, file_id, expires, signature)
+        owner = None  # the signature, made after an access check, is the access
+    else:
+        owner = (await principal_for(request, "jobs:read")).tenant_id
+    row = await get_file(engine, tenant_id=owner, file_id=file_id)
     try:
         path = resolve_under(settings.files_root, row.path)
         return file_response(
@@ -161,3 +188,13 @@ async def get_file_bytes(
         raise NotFoundError(
             f"file {file_id} is registered but its bytes are gone from the files volume"
         ) from None
+
+
+def _check_signature(request: Request, file_id: str, expires: int | None, signature: str | None) -> None:
+    if expires is None or signature is None:
+        raise ForbiddenError("a signed file URL needs both 'expires' and 'signature'")
+    verdict = request.app.state.signer.verify(file_id, expires, signature)
+    if verdict == "expired":
+        raise ForbiddenError("this file link has expired; fetch the job again for a fresh one")
+    if verdict != "ok":
+        raise ForbiddenError("this file link's signature does not match")

@@ -6,11 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from gateway.api.deps import EngineDep, MetricsDep, RunnerDep, SettingsDep
 from gateway.api.problems import problem_response, problems
+from gateway.api.security import MetricsRead
 from gateway.store.jobs import job_counts
 
 router = APIRouter(tags=["health"])
@@ -24,6 +25,7 @@ class Ready(BaseModel):
     status: str
     database: str
     runner: str
+    auth: str = Field(description="keys, off, or 'off (exposed)': off on a non-loopback address")
 
 
 @router.get("/healthz", response_model=Health, name="healthz")
@@ -45,11 +47,12 @@ async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep) ->
         if runner is None or not runner.alive:
             return problem_response(503, "Not ready", "the job runner is not running")
         runner_state = "alive"
-    return {"status": "ready", "database": "ok", "runner": runner_state}
+    auth = settings.auth_mode if settings.auth_mode == "keys" or settings.loopback_only else "off (exposed)"
+    return {"status": "ready", "database": "ok", "runner": runner_state, "auth": auth}
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(engine: EngineDep, metrics: MetricsDep) -> Response:
+async def metrics(_: MetricsRead, engine: EngineDep, metrics: MetricsDep) -> Response:
     """Prometheus text: jobs by status (counted now), step latency, worker errors."""
     metrics.set_job_counts(await job_counts(engine))
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

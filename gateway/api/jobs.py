@@ -10,7 +10,9 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from gateway.api.deps import BatcherDep, EngineDep, RegistryDep, RunnerDep, SettingsDep
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES, ONE_PART
 from gateway.api.problems import problems
+from gateway.api.security import AUTH_PROBLEMS, JobsRead, JobsWrite, signed_job
 from gateway.api.submit import parse_submission
+from gateway.auth import Limiter
 from gateway.files import delete_stored
 from gateway.store import jobs as store
 from gateway.store.models import JobCreate, JobList, JobPublic, JobStatus
@@ -73,11 +75,16 @@ _CREATE_BODY: dict[str, Any] = {
         s415="a file part whose bytes are not a supported image or audio format",
         s422="inputs that do not fit the pipeline (each pipeline's inputs are in GET /v1/pipelines/{name}), "
         "an unknown file id, an empty file, or an Idempotency-Key reused with another request",
+    )
+    | AUTH_PROBLEMS
+    | problems(
+        429, s429="the tenant's submits-per-minute, jobs-per-day or requests-per-minute limit is used up"
     ),
 )
 async def create_job(
     request: Request,
     response: Response,
+    principal: JobsWrite,
     engine: EngineDep,
     settings: SettingsDep,
     registry: RegistryDep,
@@ -85,12 +92,18 @@ async def create_job(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobPublic:
     """Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job."""
-    submission = await parse_submission(request, engine=engine, settings=settings, registry=registry)
+    limiter: Limiter = request.app.state.limiter
+    await limiter.check(principal, "submits_per_minute")
+    await limiter.check(principal, "jobs_per_day")
+    submission = await parse_submission(
+        request, tenant_id=principal.tenant_id, engine=engine, settings=settings, registry=registry
+    )
     new = store.NewJob(
+        tenant_id=principal.tenant_id,
         pipeline=submission.spec.name,
         inputs=submission.inputs,
         steps=[(step.id, step.worker) for step in submission.spec.steps],
-        uploads=submission.upload_rows(),
+        uploads=submission.upload_rows(principal.tenant_id),
     )
     try:
         job, created = await store.create_job(
@@ -104,7 +117,7 @@ async def create_job(
         for stored in submission.uploads:  # a replay: the first request's files are the job's
             delete_stored(settings.files_root, stored)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return job
+    return signed_job(job, request)
 
 
 #: What a cursor looks like: ``next_cursor`` is unpadded URL-safe base64. Documented, not enforced here, so
@@ -121,9 +134,12 @@ _CURSOR_SCHEMA = {"pattern": "^[A-Za-z0-9_-]*$"}
         422,
         s400="`cursor` is not a `next_cursor` this API returned",
         s422="a query parameter outside its schema",
-    ),
+    )
+    | AUTH_PROBLEMS,
 )
 async def list_jobs(
+    request: Request,
+    principal: JobsRead,
     engine: EngineDep,
     status: JobStatus | None = None,
     pipeline: Annotated[str | None, Query(max_length=100)] = None,
@@ -137,17 +153,19 @@ async def list_jobs(
         ),
     ] = None,
 ) -> JobList:
-    """Jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """The tenant's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     items, next_cursor = await store.list_jobs(
-        engine, status=status, pipeline=pipeline, limit=limit, cursor=cursor
+        engine, tenant_id=principal.tenant_id, status=status, pipeline=pipeline, limit=limit, cursor=cursor
     )
-    return JobList(items=items, next_cursor=next_cursor)
+    return JobList(items=[signed_job(job, request) for job in items], next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", response_model=JobPublic, name="getJob", responses=problems(404, 422))
-async def get_job(job_id: str, engine: EngineDep) -> JobPublic:
+@router.get(
+    "/{job_id}", response_model=JobPublic, name="getJob", responses=problems(404, 422) | AUTH_PROBLEMS
+)
+async def get_job(job_id: str, request: Request, principal: JobsRead, engine: EngineDep) -> JobPublic:
     """One job with its steps, outputs and usage."""
-    return await store.get_job(engine, job_id=job_id)
+    return signed_job(await store.get_job(engine, tenant_id=principal.tenant_id, job_id=job_id), request)
 
 
 @router.post(
@@ -155,11 +173,14 @@ async def get_job(job_id: str, engine: EngineDep) -> JobPublic:
     status_code=202,
     response_model=JobPublic,
     name="cancelJob",
-    responses=problems(404, 409, 422, s409="the job has already finished"),
+    responses=problems(404, 409, 422, s409="the job has already finished") | AUTH_PROBLEMS,
 )
-async def cancel_job(job_id: str, engine: EngineDep, runner: RunnerDep) -> JobPublic:
+async def cancel_job(
+    job_id: str, request: Request, principal: JobsWrite, engine: EngineDep, runner: RunnerDep
+) -> JobPublic:
     """Cancel a queued or running job: no further steps start and the in-flight worker call is aborted."""
-    canceled_now = await store.request_cancel(engine, job_id=job_id)
+    tenant_id = principal.tenant_id
+    canceled_now = await store.request_cancel(engine, tenant_id=tenant_id, job_id=job_id)
     if not canceled_now and runner is not None:
         runner.cancel_now(job_id)
-    return await store.get_job(engine, job_id=job_id)
+    return signed_job(await store.get_job(engine, tenant_id=tenant_id, job_id=job_id), request)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.api.deps import RegistryDep, SettingsDep, pipeline_named
 from gateway.api.problems import problems
+from gateway.api.security import AUTH_PROBLEMS, JobsRead
 from gateway.pipelines import PipelineSpec
 from gateway.settings import Settings
 
@@ -67,13 +68,17 @@ def pipeline_public(spec: PipelineSpec, settings: Settings) -> dict[str, Any]:
     return public
 
 
-@router.get("", response_model=PipelineList, name="listPipelines")
-async def list_pipelines(registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get("", response_model=PipelineList, name="listPipelines", responses=AUTH_PROBLEMS)
+async def list_pipelines(_: JobsRead, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
     """Every pipeline this gateway runs."""
     return {"items": [pipeline_public(spec, settings) for spec in registry.all()]}
 
 
-@router.get("/{name}", response_model=Pipeline, name="getPipeline", responses=problems(404, 422))
-async def get_pipeline(name: str, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get(
+    "/{name}", response_model=Pipeline, name="getPipeline", responses=problems(404, 422) | AUTH_PROBLEMS
+)
+async def get_pipeline(
+    name: str, _: JobsRead, registry: RegistryDep, settings: SettingsDep
+) -> dict[str, Any]:
     """One pipeline, by name."""
     return pipeline_public(pipeline_named(registry, name), settings)

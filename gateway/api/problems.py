@@ -49,7 +49,7 @@ def validation_errors(errors: Any) -> list[dict[str, str]]:
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
     extra: dict[str, Any] = {"errors": exc.errors} if isinstance(exc, InvalidInputError) else {}
-    return problem_response(exc.status, exc.title, exc.detail, **extra)
+    return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers or None, **extra)
 
 
 async def _input_error(_: Request, exc: Exception) -> JSONResponse:

@@ -33,10 +33,12 @@ class Submission:
     uploads: list[StoredFile] = field(default_factory=list)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path → FilePublic of each file input
 
-    def upload_rows(self) -> list[FileRow]:
+    def upload_rows(self, tenant_id: str) -> list[FileRow]:
+        """files rows for the files uploaded with the request, owned by ``tenant_id``."""
         return [
             {
                 "id": f.id,
+                "tenant_id": tenant_id,
                 "path": f.path,
                 "content_type": f.content_type,
                 "kind": f.kind,
@@ -67,7 +69,9 @@ def _pipeline(registry: PipelineRegistry, name: str) -> PipelineSpec:
     return pipeline_named(registry, name)
 
 
-async def parse_json(request: Request, *, engine: AsyncEngine, registry: PipelineRegistry) -> Submission:
+async def parse_json(
+    request: Request, *, tenant_id: str, engine: AsyncEngine, registry: PipelineRegistry
+) -> Submission:
     """``{"pipeline", "inputs"}`` with file inputs given as ids of earlier uploads."""
     try:
         body = JobCreate.model_validate_json(await _capped_body(request))
@@ -78,7 +82,7 @@ async def parse_json(request: Request, *, engine: AsyncEngine, registry: Pipelin
         ) from None
     spec = _pipeline(registry, body.pipeline)
     inputs = dict(body.inputs)
-    files = await _resolve_file_ids(spec, inputs, engine)
+    files = await _resolve_file_ids(spec, inputs, engine, tenant_id)
     return Submission(spec, validate_job_inputs(spec, inputs), files=files)
 
 
@@ -103,7 +107,7 @@ async def _capped_body(request: Request) -> bytes:
 
 
 async def _resolve_file_ids(
-    spec: PipelineSpec, inputs: dict[str, Any], engine: AsyncEngine
+    spec: PipelineSpec, inputs: dict[str, Any], engine: AsyncEngine, tenant_id: str
 ) -> dict[str, dict[str, Any]]:
     wanted = {
         name: value
@@ -116,7 +120,7 @@ async def _resolve_file_ids(
         if value is not None and not isinstance(value, str)
     ]
     ids = [value for value in wanted.values() if isinstance(value, str) and value]
-    rows = await get_files(engine, file_ids=ids)
+    rows = await get_files(engine, tenant_id=tenant_id, file_ids=ids)  # another tenant's: as if unknown
     for name, value in wanted.items():
         if isinstance(value, str) and value:
             if value in rows:
@@ -182,10 +186,15 @@ def _inputs_json(raw: str) -> dict[str, Any]:
 
 
 async def parse_submission(
-    request: Request, *, engine: AsyncEngine, settings: Settings, registry: PipelineRegistry
+    request: Request,
+    *,
+    tenant_id: str,
+    engine: AsyncEngine,
+    settings: Settings,
+    registry: PipelineRegistry,
 ) -> Submission:
     """Dispatch on Content-Type: multipart/form-data or JSON."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         return await parse_multipart(request, settings=settings, registry=registry)
-    return await parse_json(request, engine=engine, registry=registry)
+    return await parse_json(request, tenant_id=tenant_id, engine=engine, registry=registry)
