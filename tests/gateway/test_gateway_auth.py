@@ -291,3 +291,68 @@ async def test_metrics_need_a_metrics_key_and_carry_no_tenant_data(secured, data
     text = (await secured.get("/metrics", headers=bearer(scraper))).text
     assert "modaline_jobs" in text
     assert "acme-corp-unique" not in text and "private words" not in text
+
+
+def _api_routes(routes, prefix: str = ""):
+    """Every APIRoute the app serves, through FastAPI's included routers, with its full path."""
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix, route
+        elif (router := getattr(route, "original_router", None)) is not None:
+            yield from _api_routes(router.routes, prefix + route.include_context.prefix)
+
+
+PUBLIC = {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+
+
+async def test_every_route_needs_a_key_and_answers_404_for_another_tenants_ids(
+    secured, database_url, fake_worker
+):
+    acme = await new_key(database_url, "acme")
+    globex = await new_key(database_url, "globex")  # jobs, files and admin scopes of its own tenant
+    job = await submit_as(secured, acme)
+    await wait_for_job_as(secured, acme, job["id"])
+    upload = await secured.post(
+        "/v1/files", files={"file": ("p.png", png_bytes(), "image/png")}, headers=bearer(acme)
+    )
+    acme_key = (await secured.get("/v1/admin/keys", headers=bearer(acme))).json()["items"][0]["id"]
+    ids = {
+        "job_id": job["id"],
+        "file_id": upload.json()["id"],
+        "key_id": acme_key,
+        "tenant_id": "acme",
+        "name": "chain",
+    }
+    unknown = {name: "f" * 32 if name != "tenant_id" else "nosuchtenant" for name in ids}
+    unknown["name"] = "chain"
+    routes = list(_api_routes(secured.app.routes))
+    paths = {prefix + route.path for prefix, route in routes}
+    assert paths >= {"/v1/jobs", "/v1/files/{file_id}", "/metrics", "/v1/admin/keys"}
+    checked = 0
+    for prefix, route in routes:
+        if prefix + route.path in PUBLIC:
+            continue
+        path = (prefix + route.path).format(**{name: ids[name] for name in route.param_convertors})
+        for method in route.methods - {"HEAD"}:
+            anonymous = await secured.request(method, path)
+            assert anonymous.status_code == 401, (method, route.path, anonymous.text)
+            assert anonymous.headers["www-authenticate"].startswith("Bearer")
+            if route.param_convertors.keys() & {"job_id", "file_id", "key_id", "tenant_id"}:
+                # Another tenant's id answers exactly as an id that does not exist.
+                other = await secured.request(method, path, headers=bearer(globex), json={})
+                unknown_path = (prefix + route.path).format(
+                    **{name: unknown[name] for name in route.param_convertors}
+                )
+                unknown_answer = await secured.request(method, unknown_path, headers=bearer(globex), json={})
+                assert other.status_code in (403, 404), (method, route.path, other.status_code)
+                assert other.status_code == unknown_answer.status_code, (method, route.path)
+                masked = other.text
+                for name in route.param_convertors:
+                    masked = masked.replace(ids[name], unknown[name])
+                assert masked == unknown_answer.text, (method, route.path)
+            checked += 1
+    assert checked >= 15
+    for path in PUBLIC - {"/docs/oauth2-redirect"}:
+        assert (await secured.get(path)).status_code == 200, path
