@@ -708,3 +708,20 @@ def test_helm_and_kustomize_run_the_workers_alike() -> None:
         pod_k = kustomized[cap][0]["spec"]["template"]["spec"]
         pod_h = helmed[cap][0]["spec"]["template"]["spec"]
         assert pod_k["securityContext"] == pod_h["securityContext"], cap
+
+
+def test_helm_service_monitor_sends_the_metrics_key_from_a_secret() -> None:
+    values = values_of("external-db-ingress-servicemonitor.yaml")
+    without = obj_of(render_chart(CHART, values), "ServiceMonitor")
+    assert "authorization" not in without["spec"]["endpoints"][0]
+    values["serviceMonitor"] = {
+        **values["serviceMonitor"],
+        "metricsKeySecret": {"name": "scraper", "key": "token"},
+    }
+    endpoint = obj_of(render_chart(CHART, values), "ServiceMonitor")["spec"]["endpoints"][0]
+    assert endpoint["authorization"] == {"type": "Bearer", "credentials": {"name": "scraper", "key": "token"}}
+
+
+def obj_of(docs: list[Doc], kind: str) -> Doc:
+    [found] = [d for d in docs if d["kind"] == kind]
+    return found
