@@ -132,6 +132,17 @@ def report(res: dict[str, Any]) -> str:
                         "-" if not g["errors"] else f"{g['errors']} errors",
                     )
                 )
+        for variant, what in (("keys", "key check"), ("keys+limits", "key check + limit counters")):
+            g = sub.get(f"sqlite {variant}")
+            if g:
+                rows.append(
+                    (
+                        f"(a) POST /v1/jobs sqlite, auth on ({what}), req/s",
+                        f"{_fmt(g['rps'])} = {g['ratio_to_auth_off']:.2f}x auth off (CPU {g['cpu_ms_per_req']:.2f} ms/req)",
+                        "report",
+                        "-" if not g["errors"] else f"{g['errors']} errors",
+                    )
+                )
     elif "error" in sub:
         rows.append(("(a) POST /v1/jobs", sub["error"][:60], "", "ERROR"))
 

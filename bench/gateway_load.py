@@ -18,6 +18,7 @@ import shutil
 import signal
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -265,15 +266,27 @@ def submit_rate(
     with contextlib.ExitStack() as stack, Procs(log_dir) as procs:
         bare_url, bare_proc = start_bare_fastapi(procs)
         targets: dict[str, tuple[str, Proc]] = {"bare": (bare_url + "/v1/jobs", bare_proc)}
+        headers: dict[str, dict[str, str]] = {}
         for kind in kinds:
             root = make_root(base, f"submit-{kind}")
             db_url = stack.enter_context(database(kind, root))
             env = Env(root, db_url, "http://127.0.0.1:9", log_dir)
             url, proc = start_gateway(procs, env, "api", f"gateway-api-{kind}")
             targets[kind] = (url + "/v1/jobs", proc)
-        # Warm both (imports, pools, first compile of routes).
-        for url, _ in targets.values():
-            post_load(url, body, seconds=1)
+        # The same submit with API keys on (on SQLite): the key check alone (limits unlimited), and the key
+        # check plus the tenant's requests/submits/jobs counters (limits too high to refuse anything).
+        for variant, limit in (("keys", "0"), ("keys+limits", "1000000000")):
+            root = make_root(base, f"submit-sqlite-{variant}")
+            db_url = stack.enter_context(database("sqlite", root))
+            key = _make_key(db_url)
+            limits = {f"MODALINE_LIMIT_{name}": limit for name in AUTH_LIMITS}
+            env = Env(root, db_url, "http://127.0.0.1:9", log_dir, {**AUTH_ON, **limits})
+            url, proc = start_gateway(procs, env, "api", f"gateway-api-sqlite-{variant}")
+            targets[f"sqlite {variant}"] = (url + "/v1/jobs", proc)
+            headers[f"sqlite {variant}"] = {"Authorization": f"Bearer {key}"}
+        # Warm them all (imports, pools, first compile of routes).
+        for key, (url, _) in targets.items():
+            post_load(url, body, seconds=1, headers=headers.get(key))
         samples: dict[str, list[dict[str, float]]] = {k: [] for k in targets}
         for r in range(rounds):
             for key, (url, proc) in targets.items():
@@ -281,7 +294,7 @@ def submit_rate(
                 if profile_dir is not None and r == 0 and key != "bare":
                     spy = _start_profiler(procs, proc, profile_dir, f"submit-{key}")
                 cpu0 = proc.cpu_seconds()
-                res = post_load(url, body, seconds=seconds)
+                res = post_load(url, body, seconds=seconds, headers=headers.get(key))
                 cpu = proc.cpu_seconds() - cpu0
                 if spy is not None:
                     procs.stop(spy)
@@ -300,10 +313,33 @@ def submit_rate(
                 "errors": sum(int(r["errors"]) for r in rows),
                 "cpu_ms_per_req": statistics.median(r["cpu_ms_per_req"] for r in rows),
             }
-        for kind in kinds:
+        for kind in targets.keys() - {"bare"}:
             ratios = [g["rps"] / b["rps"] for g, b in zip(samples[kind], samples["bare"], strict=True)]
             out[kind]["ratio_to_bare"] = statistics.median(ratios)
+        for variant in ("keys", "keys+limits"):  # auth's cost, as a ratio to auth off in the same rounds
+            ratios = [
+                on["rps"] / off["rps"]
+                for on, off in zip(samples[f"sqlite {variant}"], samples["sqlite"], strict=True)
+            ]
+            out[f"sqlite {variant}"]["ratio_to_auth_off"] = statistics.median(ratios)
     return out
+
+
+AUTH_ON = {"MODALINE_AUTH": "keys", "MODALINE_SIGNING_KEY": "bench-signing-key"}
+AUTH_LIMITS = ("REQUESTS_PER_MINUTE", "SUBMITS_PER_MINUTE", "JOBS_PER_DAY", "RUNNING_JOBS")
+
+
+def _make_key(db_url: str) -> str:
+    """A key with every scope for a bench tenant, made with the gateway's own command."""
+    out = subprocess.run(
+        [PY, "-m", "gateway", "keys", "create", "--tenant", "bench", "--operator"],
+        env={**os.environ, "DATABASE_URL": db_url},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return out.stdout.strip().splitlines()[-1]
 
 
 # --- (b) 3-step pipelines per second ------------------------------------------------------------------------

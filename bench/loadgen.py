@@ -29,13 +29,11 @@ def load_tool() -> str:
     return "wrk" if shutil.which("wrk") else "aiohttp"
 
 
-def _wrk(url: str, body: bytes, seconds: float, connections: int) -> LoadResult:
+def _wrk(url: str, body: bytes, seconds: float, connections: int, headers: dict[str, str]) -> LoadResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(
-            'wrk.method = "POST"\n'
-            f"wrk.body = {json.dumps(body.decode())}\n"
-            'wrk.headers["Content-Type"] = "application/json"\n'
-        )
+        script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body.decode())}\n')
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            script.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
     try:
         out = subprocess.run(
             [
@@ -65,10 +63,12 @@ def _wrk(url: str, body: bytes, seconds: float, connections: int) -> LoadResult:
     return LoadResult(rps, total, errors, seconds, f"wrk -t1 -c{connections}")
 
 
-async def _aiohttp_load(url: str, body: bytes, seconds: float, concurrency: int) -> LoadResult:
+async def _aiohttp_load(
+    url: str, body: bytes, seconds: float, concurrency: int, extra: dict[str, str]
+) -> LoadResult:
     stop = time.perf_counter() + seconds
     counts = {"ok": 0, "err": 0}
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **extra}
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn) as session:
 
@@ -88,11 +88,13 @@ async def _aiohttp_load(url: str, body: bytes, seconds: float, concurrency: int)
     return LoadResult(total / elapsed, total, counts["err"], elapsed, f"aiohttp c={concurrency}")
 
 
-def post_load(url: str, body: bytes, seconds: float = 8.0, connections: int = 64) -> LoadResult:
+def post_load(
+    url: str, body: bytes, seconds: float = 8.0, connections: int = 64, headers: dict[str, str] | None = None
+) -> LoadResult:
     """Hammer ``url`` with the same JSON POST for ``seconds`` at ``connections`` concurrency."""
     if load_tool() == "wrk":
-        return _wrk(url, body, seconds, connections)
-    return asyncio.run(_aiohttp_load(url, body, seconds, connections))
+        return _wrk(url, body, seconds, connections, headers or {})
+    return asyncio.run(_aiohttp_load(url, body, seconds, connections, headers or {}))
 
 
 @dataclass

@@ -71,26 +71,30 @@ AUTH_PROBLEMS = problems(
 
 def sign_file_urls(value: Any, signer: UrlSigner) -> Any:
     """Give every file inside ``value`` (a job's inputs, outputs or step outputs) a signed, expiring URL,
-    so ``<img>``/``<audio>`` and shared links work without a header. Only for what the caller may see."""
+    so ``<img>``/``<audio>`` and shared links work without a header. Only for what the caller may see.
+    Returns ``value`` itself when it holds no file."""
     if isinstance(value, dict):
         if isinstance(value.get("url"), str) and value["url"].startswith("/v1/files/") and "id" in value:
             return {**value, "url": signer.url(value["id"])}
-        return {key: sign_file_urls(item, signer) for key, item in value.items()}
+        signed = {key: sign_file_urls(item, signer) for key, item in value.items()}
+        return value if all(signed[key] is value[key] for key in value) else signed
     if isinstance(value, list):
-        return [sign_file_urls(item, signer) for item in value]
+        items = [sign_file_urls(item, signer) for item in value]
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
     return value
 
 
 def signed_job(job: JobPublic, request: Request) -> JobPublic:
-    """``job`` with signed file URLs while auth is on (unchanged while it is off)."""
+    """``job`` with signed file URLs while auth is on (unchanged while it is off, or when it has no file)."""
     if request.app.state.settings.auth_mode != "keys":
         return job
     signer: UrlSigner = request.app.state.signer
-    steps = [step.model_copy(update={"outputs": sign_file_urls(step.outputs, signer)}) for step in job.steps]
-    return job.model_copy(
-        update={
-            "inputs": sign_file_urls(job.inputs, signer),
-            "outputs": sign_file_urls(job.outputs, signer),
-            "steps": steps,
-        }
-    )
+    update: dict[str, Any] = {}
+    for name in ("inputs", "outputs"):
+        value = getattr(job, name)
+        if (signed := sign_file_urls(value, signer)) is not value:
+            update[name] = signed
+    steps = [(step, sign_file_urls(step.outputs, signer)) for step in job.steps]
+    if any(outputs is not step.outputs for step, outputs in steps):
+        update["steps"] = [step.model_copy(update={"outputs": outputs}) for step, outputs in steps]
+    return job.model_copy(update=update) if update else job
