@@ -1,56 +1,32 @@
-import { act, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { Job } from "../api/types";
-import { json, mockApi, problem } from "../test/api";
+import { EventStream, json, mockApi, problem, type Sent } from "../test/api";
 import { file, job, speechToImage, step } from "../test/fixtures";
 import { renderWithClient } from "../test/render";
 import { JobPage } from "./JobPage";
 
-/** A controllable EventSource. */
-class FakeEventSource {
-  static last: FakeEventSource | null = null;
-  static readonly CLOSED = 2;
-  readyState = 0;
-  closed = false;
-  onopen: (() => void) | null = null;
-  onerror: (() => void) | null = null;
-  onmessage: ((event: MessageEvent) => void) | null = null;
-  listeners = new Map<string, (event: MessageEvent) => void>();
-  constructor(public url: string) {
-    FakeEventSource.last = this;
-  }
-  addEventListener(type: string, listener: (event: MessageEvent) => void) {
-    this.listeners.set(type, listener);
-  }
-  close() {
-    this.closed = true;
-  }
-  open() {
-    act(() => this.onopen?.());
-  }
-  emit(type: string, data: Record<string, unknown>) {
-    act(() => this.listeners.get(type)?.(new MessageEvent(type, { data: JSON.stringify({ job_id: "job-1", type, at: new Date().toISOString(), ...data }) })));
-  }
-  fail() {
-    act(() => this.onerror?.());
-  }
-}
+/** Every connection the page opens to the job's event stream, in order, with what it sent. */
+let streams: { stream: EventStream; sent: Sent }[] = [];
 
-beforeEach(() => {
-  FakeEventSource.last = null;
-  Object.assign(globalThis, { EventSource: FakeEventSource });
-});
-afterEach(() => {
-  Reflect.deleteProperty(globalThis, "EventSource");
-});
-
-function serve(current: () => Job) {
+function serve(current: () => Job, events?: (sent: Sent) => Response) {
   return mockApi({
     "GET /v1/jobs/job-1": () => current(),
     "GET /v1/pipelines/speech_to_image": () => speechToImage,
+    "GET /v1/jobs/job-1/events":
+      events ??
+      ((sent) => {
+        const stream = new EventStream();
+        streams.push({ stream, sent });
+        return stream.response();
+      }),
   });
 }
+
+beforeEach(() => {
+  streams = [];
+});
 
 describe("JobPage", () => {
   it("follows the job live over SSE and shows the results when it finishes", async () => {
@@ -58,12 +34,13 @@ describe("JobPage", () => {
     serve(() => current);
     renderWithClient(<JobPage id="job-1" />);
     expect(await screen.findByRole("heading", { name: "Speech to image", level: 1 })).toBeInTheDocument();
-    await waitFor(() => expect(FakeEventSource.last?.url).toBe("/v1/jobs/job-1/events"));
-    const source = FakeEventSource.last!;
-    source.open();
-    expect(screen.getByText("Live")).toBeInTheDocument();
+    await waitFor(() => expect(streams).toHaveLength(1));
+    const source = streams[0].stream;
+    expect(streams[0].sent.headers.get("Accept")).toBe("text/event-stream");
+    expect(streams[0].sent.headers.has("Last-Event-ID")).toBe(false);
+    expect(await screen.findByText("Live")).toBeInTheDocument();
 
-    source.emit("step.running", { seq: 1, step_id: "transcribe", attempt: 1 });
+    source.send("step.running", { seq: 1, step_id: "transcribe", attempt: 1 });
     expect(await screen.findByRole("listitem", { name: "transcribe: running" })).toBeInTheDocument();
 
     current = job({
@@ -74,7 +51,7 @@ describe("JobPage", () => {
         step({ id: "draw", worker: "image" }),
       ],
     });
-    source.emit("step.succeeded", { seq: 2, step_id: "transcribe" });
+    source.send("step.succeeded", { seq: 2, step_id: "transcribe" });
     expect(await screen.findByText("a lighthouse at dusk")).toBeInTheDocument();
 
     current = job({
@@ -84,31 +61,70 @@ describe("JobPage", () => {
       outputs: { transcript: "a lighthouse at dusk", image: file({ id: "pic", url: "/v1/files/pic" }) },
       steps: current.steps.map((item) => ({ ...item, status: "succeeded" as const })),
     });
-    source.emit("job.succeeded", { seq: 3 });
+    source.send("job.succeeded", { seq: 3 });
     const results = await screen.findByRole("region", { name: "Results" });
     expect(within(results).getByRole("heading", { name: "Transcript" })).toBeInTheDocument();
     expect(within(results).getByRole("img", { name: "Picture" })).toHaveAttribute("src", "/v1/files/pic");
     expect(within(results).getByRole("link", { name: /Download/ })).toHaveAttribute("download", "picture.png");
-    expect(source.closed).toBe(true);
+    await waitFor(() => expect(source.canceled).toBe(true));
     expect(screen.getByText("took 4.0 s")).toBeInTheDocument();
     expect(screen.getByRole("link", { name: "Run again with the same inputs" })).toHaveAttribute("href", "#/run/speech_to_image?from=job-1");
     expect(screen.queryByRole("button", { name: "Cancel job" })).not.toBeInTheDocument();
   });
 
-  it("falls back to polling when the stream drops", async () => {
+  it("falls back to polling when the stream drops and cannot reconnect", async () => {
     let current = job({ status: "running" });
-    const { calls } = serve(() => current);
+    let opened = 0;
+    const { calls } = serve(
+      () => current,
+      (sent) => {
+        opened += 1;
+        if (opened > 1) throw new TypeError("Failed to fetch");
+        const stream = new EventStream();
+        streams.push({ stream, sent });
+        return stream.response();
+      },
+    );
     renderWithClient(<JobPage id="job-1" />);
-    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
-    FakeEventSource.last!.open();
-    FakeEventSource.last!.fail();
-    expect(screen.getByText("Checking every second")).toBeInTheDocument();
+    await waitFor(() => expect(streams).toHaveLength(1));
+    expect(await screen.findByText("Live")).toBeInTheDocument();
+    streams[0].stream.fail();
+    expect(await screen.findByText("Checking every second")).toBeInTheDocument();
     const before = calls.filter((call) => call.path === "/v1/jobs/job-1").length;
     current = job({ status: "failed", error: { title: "Speech recognition failed", detail: "The audio could not be decoded", step_id: "transcribe" }, steps: [step({ id: "transcribe", worker: "stt", status: "failed" })] });
     expect(await screen.findByText("Speech recognition failed", {}, { timeout: 3000 })).toBeInTheDocument();
     expect(calls.filter((call) => call.path === "/v1/jobs/job-1").length).toBeGreaterThan(before);
     expect(screen.getByText(/Try a clearer recording/)).toBeInTheDocument();
     expect(screen.getByText("The audio could not be decoded")).toBeInTheDocument();
+  });
+
+  it("reconnects after a cut, resuming after the last event it saw", async () => {
+    serve(() => job({ status: "running" }));
+    renderWithClient(<JobPage id="job-1" />);
+    await waitFor(() => expect(streams).toHaveLength(1));
+    // An event split across chunks still arrives whole.
+    const first = JSON.stringify({ seq: 4, job_id: "job-1", type: "step.running", step_id: "transcribe", attempt: 1, at: new Date().toISOString() });
+    streams[0].stream.write(`: ping\n\nevent: step.running\nid: 4\ndata: ${first.slice(0, 20)}`);
+    streams[0].stream.write(`${first.slice(20)}\n\n`);
+    expect(await screen.findByRole("listitem", { name: "transcribe: running" })).toBeInTheDocument();
+    streams[0].stream.end(); // the server went away before the job finished
+    expect(await screen.findByText("Checking every second")).toBeInTheDocument();
+    await waitFor(() => expect(streams).toHaveLength(2), { timeout: 4000 });
+    expect(streams[1].sent.headers.get("Last-Event-ID")).toBe("4");
+    expect(await screen.findByText("Live")).toBeInTheDocument();
+  });
+
+  it("stops the stream and polls when the gateway refuses it", async () => {
+    let current = job({ status: "running" });
+    const { calls } = serve(
+      () => current,
+      () => problem(404, "Not Found", "No job job-1"),
+    );
+    renderWithClient(<JobPage id="job-1" />);
+    expect(await screen.findByText("Checking every second")).toBeInTheDocument();
+    current = job({ status: "succeeded" });
+    expect(await screen.findByText("Done", { selector: ".job-summary .status" }, { timeout: 3000 })).toBeInTheDocument();
+    expect(calls.filter((call) => call.path === "/v1/jobs/job-1/events")).toHaveLength(1);
   });
 
   it("cancels a running job", async () => {

@@ -1,15 +1,29 @@
 /**
  * Keeps a job's page live: follows its Server-Sent Events and folds them into the cached job; falls back to
- * polling while the stream is down (EventSource retries on its own and resumes with Last-Event-ID).
+ * polling while the stream is down, and reconnects on its own, resuming after the last event seen
+ * (Last-Event-ID). The stream is read with fetch through the API client, not EventSource, so it sends the
+ * key in the Authorization header like every other call (EventSource cannot, and a key must never go in a
+ * URL).
  */
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState } from "react";
-import { jobEventsUrl } from "../api/client";
+import { useEffect, useState } from "react";
+import { ApiError, openJobEvents } from "../api/client";
 import { keys, useJob } from "../api/queries";
 import { isTerminal, type Job } from "../api/types";
-import { applyEvent, EVENT_TYPES, isTerminalEvent, parseEvent } from "./jobEvents";
+import { readEventStream, type EventSourceMessage } from "./eventStream";
+import { applyEvent, isTerminalEvent, parseEvent } from "./jobEvents";
 
 export type LiveMode = "connecting" | "live" | "polling" | "finished";
+
+/** The pause before reconnecting after the n-th failure in a row: 1 s, 2 s, 4 s… at most 15 s. */
+export function reconnectDelay(failures: number, base = 1000): number {
+  return Math.min(base * 2 ** Math.max(0, failures - 1), 15_000);
+}
+
+/** Answers that asking again will not change (the job is gone, the key is refused…): poll instead. */
+function final(error: unknown): boolean {
+  return error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429;
+}
 
 export function useJobLive(id: string) {
   const client = useQueryClient();
@@ -17,7 +31,6 @@ export function useJobLive(id: string) {
   const query = useJob(id, mode === "polling" || mode === "connecting");
   const loaded = query.data !== undefined;
   const terminal = query.data ? isTerminal(query.data.status) : false;
-  const lastSeq = useRef(0);
 
   useEffect(() => {
     if (!loaded) return;
@@ -25,30 +38,53 @@ export function useJobLive(id: string) {
       setMode("finished");
       return;
     }
-    if (typeof EventSource === "undefined") {
-      setMode("polling");
-      return;
-    }
-    const source = new EventSource(jobEventsUrl(id));
+    const controller = new AbortController();
+    const { signal } = controller;
+    let lastSeq = 0;
+    let failures = 0;
+    let retryBase = 1000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const refresh = () => void client.invalidateQueries({ queryKey: keys.job(id) });
-    const onEvent = (message: MessageEvent<string>) => {
+
+    /** Fold one event into the cached job; true after the terminal one (stop reading). */
+    const onEvent = (message: EventSourceMessage): boolean => {
       const event = parseEvent(message.data);
-      if (!event || event.seq <= lastSeq.current) return;
-      lastSeq.current = event.seq;
+      if (!event || event.seq <= lastSeq) return false;
+      lastSeq = event.seq;
       client.setQueryData<Job>(keys.job(id), (job) => (job ? applyEvent(job, event) : job));
       // Step outputs (e.g. a transcript) and final outputs come with the job, not the event.
       if (event.type !== "step.running" && event.type !== "step.retrying") refresh();
-      if (isTerminalEvent(event.type)) source.close();
+      return isTerminalEvent(event.type);
     };
-    for (const type of EVENT_TYPES) source.addEventListener(type, onEvent as EventListener);
-    source.onmessage = onEvent;
-    source.onopen = () => setMode("live");
-    source.onerror = () => {
-      // CLOSED: the browser gave up (e.g. an error status); CONNECTING: it retries by itself. Poll meanwhile.
+
+    const connect = async () => {
+      try {
+        const body = await openJobEvents(id, lastSeq, signal);
+        if (signal.aborted) return;
+        setMode("live");
+        failures = 0;
+        const ended = await readEventStream(body, { onEvent, signal, onRetry: (ms) => (retryBase = ms) });
+        if (ended || signal.aborted) return;
+      } catch (error) {
+        if (signal.aborted) return;
+        if (final(error)) {
+          // A 401 has already sent the browser to the sign-in screen; otherwise polling shows what is wrong.
+          setMode("polling");
+          refresh();
+          return;
+        }
+      }
+      // The stream broke or ended before the job did: poll meanwhile, then try again.
       setMode("polling");
       refresh();
+      failures += 1;
+      timer = setTimeout(() => void connect(), reconnectDelay(failures, retryBase));
     };
-    return () => source.close();
+    void connect();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
   }, [id, loaded, terminal, client]);
 
   return { query, mode: terminal ? ("finished" as const) : mode };

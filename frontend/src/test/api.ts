@@ -49,3 +49,43 @@ export function mockApi(routes: Record<string, Handler>) {
   vi.stubGlobal("fetch", fetch);
   return { calls, fetch };
 }
+
+/**
+ * A text/event-stream answer the test writes to as it goes: `send` one event, `fail` as a cut connection
+ * would, `end` as the server closing it. `canceled` turns true when the client closes it.
+ */
+export class EventStream {
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  private readonly encoder = new TextEncoder();
+  canceled = false;
+  readonly body = new ReadableStream<Uint8Array>({
+    start: (controller) => {
+      this.controller = controller;
+    },
+    cancel: () => {
+      this.canceled = true;
+    },
+  });
+
+  response(): Response {
+    return new Response(this.body, { status: 200, headers: { "Content-Type": "text/event-stream" } });
+  }
+
+  /** Raw text, for splitting an event across chunks. */
+  write(text: string): void {
+    this.controller.enqueue(this.encoder.encode(text));
+  }
+
+  send(type: string, data: Record<string, unknown>): void {
+    const payload = { job_id: "job-1", type, at: new Date().toISOString(), ...data };
+    this.write(`event: ${type}\r\nid: ${String(data.seq)}\r\ndata: ${JSON.stringify(payload)}\r\n\r\n`);
+  }
+
+  fail(): void {
+    this.controller.error(new TypeError("network error"));
+  }
+
+  end(): void {
+    this.controller.close();
+  }
+}
