@@ -1,9 +1,12 @@
 /** TanStack Query hooks: the cache keys and fetchers of everything the UI reads. */
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { bearer } from "./auth";
 import { api, call } from "./client";
-import { isTerminal, type Job, type JobStatus } from "./types";
+import { isTerminal, type ApiKey, type CreatedKey, type Job, type JobStatus, type KeyRequest, type Me } from "./types";
 
 export const keys = {
+  me: (epoch: number) => ["me", epoch] as const,
+  apiKeys: ["admin", "keys"] as const,
   pipelines: ["pipelines"] as const,
   pipeline: (name: string) => ["pipelines", name] as const,
   job: (id: string) => ["jobs", "one", id] as const,
@@ -69,4 +72,36 @@ export function useJobs(filter: JobFilter) {
       ),
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
+}
+
+/** Who the signed-in key is (with auth off: the default tenant, `auth: "off"`). One per sign-in epoch. */
+export function useMe(epoch: number, enabled: boolean) {
+  return useQuery({
+    queryKey: keys.me(epoch),
+    queryFn: (): Promise<Me> => call(api.GET("/v1/me")),
+    enabled,
+    staleTime: Infinity,
+    retry: false,
+  });
+}
+
+/** Ask the gateway who `key` is, without signing in with it yet. */
+export function checkKey(key: string): Promise<Me> {
+  return call(api.GET("/v1/me", { headers: { Authorization: bearer(key) } }));
+}
+
+export function useApiKeys(enabled: boolean) {
+  return useQuery({
+    queryKey: keys.apiKeys,
+    queryFn: async (): Promise<ApiKey[]> => (await call(api.GET("/v1/admin/keys"))).items,
+    enabled,
+  });
+}
+
+export function createApiKey(body: KeyRequest): Promise<CreatedKey> {
+  return call(api.POST("/v1/admin/keys", { body }));
+}
+
+export function revokeApiKey(id: string): Promise<ApiKey> {
+  return call(api.DELETE("/v1/admin/keys/{key_id}", { params: { path: { key_id: id } } }));
 }

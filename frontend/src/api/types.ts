@@ -21,6 +21,11 @@ export type JobList = Ok<"listJobs", 200>;
 export type JobStatus = Job["status"];
 export type Step = Job["steps"][number];
 export type StepStatus = Step["status"];
+export type Me = Ok<"getMe", 200>;
+export type ApiKey = Ok<"listKeys", 200>["items"][number];
+export type CreatedKey = Ok<"createKey", 201>;
+export type KeyRequest = operations["createKey"]["requestBody"]["content"]["application/json"];
+export type Scope = KeyRequest["scopes"][number];
 /** One event of `GET /v1/jobs/{id}/events` (each Server-Sent Event's data), and the types it can have. */
 export type EventPayload = operations["streamJobEvents"]["responses"][200]["content"]["text/event-stream"];
 export type EventType = EventPayload["type"];
@@ -44,6 +49,20 @@ export const JOB_STATUSES = keysOf({
   failed: true,
   canceled: true,
 } satisfies Every<JobStatus>);
+/** Every scope a key can have, in the order the keys page offers them; checked against the schema. */
+export const SCOPES = keysOf({
+  "jobs:read": true,
+  "jobs:write": true,
+  "files:write": true,
+  admin: true,
+  "metrics:read": true,
+} satisfies Every<Scope>);
+
+/** May this caller manage keys (the keys page)? */
+export function isAdmin(me: Me | undefined): boolean {
+  return !!me && (me.operator || me.scopes.includes("admin"));
+}
+
 const TERMINAL: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled"]);
 
 export function isTerminal(status: JobStatus): boolean {

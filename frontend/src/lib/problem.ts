@@ -16,6 +16,18 @@ export function friendlyProblem(problem: Problem): Friendly {
         detail,
         advice: "Check your connection and that Modaline is running, then try again.",
       };
+    case problem.status === 401:
+      return {
+        title: "Your key was not accepted",
+        detail,
+        advice: "Sign in again with a key that works, or ask an admin of your team for a new one.",
+      };
+    case problem.status === 403:
+      return {
+        title: "Your key can't do that",
+        detail,
+        advice: "Ask an admin of your team for a key with the scope named above, or sign in with another key.",
+      };
     case problem.status === 413:
       return { title: "That file is too large", detail, advice: "Choose a smaller file and try again." };
     case problem.status === 415:

@@ -10,6 +10,7 @@ describe("hash routes", () => {
     ["#/jobs", { page: "jobs", pipeline: undefined, status: undefined }],
     ["#/jobs?pipeline=text_to_text&status=failed", { page: "jobs", pipeline: "text_to_text", status: "failed" }],
     ["#/jobs/0b5c", { page: "job", id: "0b5c" }],
+    ["#/keys", { page: "keys" }],
     ["#/nowhere/at/all", { page: "missing", path: "/nowhere/at/all" }],
   ];
 

@@ -6,6 +6,7 @@ export type Route =
   | { page: "run"; pipeline: string; from?: string }
   | { page: "jobs"; pipeline?: string; status?: string }
   | { page: "job"; id: string }
+  | { page: "keys" }
   | { page: "missing"; path: string };
 
 export function parseHash(hash: string): Route {
@@ -21,6 +22,7 @@ export function parseHash(hash: string): Route {
     return { page: "jobs", pipeline: query.get("pipeline") ?? undefined, status: query.get("status") ?? undefined };
   }
   if (parts[0] === "jobs" && parts.length === 2) return { page: "job", id: parts[1] };
+  if (parts[0] === "keys" && parts.length === 1) return { page: "keys" };
   return { page: "missing", path: pathPart };
 }
 
@@ -39,6 +41,8 @@ export function href(route: Route): string {
     }
     case "job":
       return `#/jobs/${encodeURIComponent(route.id)}`;
+    case "keys":
+      return "#/keys";
     case "missing":
       return `#${route.path}`;
   }

@@ -1,5 +1,5 @@
 /** Realistic API shapes for the component tests. */
-import type { FilePublic, Job, Pipeline, Step } from "../api/types";
+import type { ApiKey, FilePublic, Job, Me, Pipeline, Step } from "../api/types";
 
 export const speechToImage: Pipeline = {
   name: "speech_to_image",
@@ -118,4 +118,39 @@ export function makeFile(name: string, type: string, head: number[], size = head
   const bytes = new Uint8Array(Math.max(size, head.length));
   bytes.set(head);
   return new File([bytes], name, { type });
+}
+
+export function me(overrides: Partial<Me> = {}): Me {
+  return {
+    tenant: "acme",
+    key_id: "key-acme",
+    scopes: ["admin", "files:write", "jobs:read", "jobs:write"],
+    operator: false,
+    auth: "keys",
+    ...overrides,
+  };
+}
+
+/** What `/v1/me` answers with MODALINE_AUTH=off. */
+export const anonymous: Me = {
+  tenant: "default",
+  key_id: null,
+  scopes: ["admin", "files:write", "jobs:read", "jobs:write", "metrics:read"],
+  operator: true,
+  auth: "off",
+};
+
+export function apiKey(overrides: Partial<ApiKey> & { id: string }): ApiKey {
+  return {
+    tenant: "acme",
+    prefix: "mdl_abcd1234",
+    name: null,
+    scopes: ["jobs:read"],
+    operator: false,
+    created_at: "2026-11-20T09:00:00Z",
+    expires_at: null,
+    last_used_at: null,
+    revoked_at: null,
+    ...overrides,
+  };
 }
