@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from gateway.api.deps import EngineDep, SettingsDep
 from gateway.api.problems import problems
@@ -23,6 +23,18 @@ router = APIRouter(tags=["admin"])
 
 TENANT_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _AUTH_ERRORS = (401, 403, 429)
+#: A JSON body FastAPI cannot parse at all (not UTF-8, not JSON) is a 400 before any field is checked.
+_BODY_ERRORS = (400, 422)
+_NOT_JSON = "the body is not JSON"
+
+
+def _json_integer(value: object) -> object:
+    """A request body's ``integer`` (or null) as JSON Schema reads it: a number without a fraction (``3`` or
+    ``3.0``), never ``false`` or ``"3"``, which pydantic's lax mode would coerce, accepting requests the
+    document calls invalid. A ``mode="before"`` field validator, so the fields' schemas stay as they are."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ValueError("must be an integer")
+    return value
 
 
 class Me(BaseModel):
@@ -40,6 +52,10 @@ class Limits(BaseModel):
     submits_per_minute: int | None = Field(default=None, ge=0)
     jobs_per_day: int | None = Field(default=None, ge=0)
     running_jobs: int | None = Field(default=None, ge=0)
+
+    _integers = field_validator(
+        "requests_per_minute", "submits_per_minute", "jobs_per_day", "running_jobs", mode="before"
+    )(_json_integer)
 
 
 class TenantPublic(BaseModel):
@@ -76,7 +92,9 @@ class KeyCreate(BaseModel):
     tenant: str | None = Field(default=None, pattern=TENANT_ID, description="Operators only; default: yours")
     name: str | None = Field(default=None, max_length=200)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
-    operator: bool = Field(default=False, description="Operators only: a key that manages every tenant")
+    operator: StrictBool = Field(default=False, description="Operators only: a key that manages every tenant")
+
+    _integers = field_validator("expires_in_days", mode="before")(_json_integer)
 
 
 class KeyList(BaseModel):
@@ -159,7 +177,7 @@ async def list_tenants(principal: Admin, engine: EngineDep, request: Request) ->
     status_code=201,
     response_model=TenantPublic,
     name="createTenant",
-    responses=problems(*_AUTH_ERRORS, 409, 422),
+    responses=problems(*_AUTH_ERRORS, 409, *_BODY_ERRORS, s400=_NOT_JSON),
 )
 async def create_tenant(
     body: TenantCreate, principal: Admin, engine: EngineDep, request: Request
@@ -177,7 +195,7 @@ async def create_tenant(
     "/v1/admin/tenants/{tenant_id}/limits",
     response_model=TenantPublic,
     name="setTenantLimits",
-    responses=problems(*_AUTH_ERRORS, 404, 422),
+    responses=problems(*_AUTH_ERRORS, 404, *_BODY_ERRORS, s400=_NOT_JSON),
 )
 async def set_limits(
     tenant_id: str, body: Limits, principal: Admin, engine: EngineDep, request: Request
@@ -208,7 +226,7 @@ async def list_keys(
     status_code=201,
     response_model=KeyCreated,
     name="createKey",
-    responses=problems(*_AUTH_ERRORS, 404, 422),
+    responses=problems(*_AUTH_ERRORS, 404, *_BODY_ERRORS, s400=_NOT_JSON),
 )
 async def create_key(body: KeyCreate, principal: Admin, engine: EngineDep) -> KeyCreated:
     """Create a key; its secret is in this answer only."""

@@ -1,10 +1,11 @@
 """The OpenAPI document tells the truth: schemathesis runs every check against a live gateway.
 
 A real ``python -m gateway serve`` (SQLite in a temp dir, the built UI stood in for by a tiny one, so the
-UI's fallback is in the way as it is in production; workers unreachable, as jobs need not run) is fuzzed
-from its own ``/openapi.json`` with ``--checks all``: no 5xx, every status, content type, header and body
-as documented, schema-valid requests accepted and schema-invalid ones rejected, undeclared methods 405
-with a true ``Allow``. All four phases run, stateful included, with a fixed seed and a bounded number of
+UI's fallback is in the way as it is in production; workers unreachable, as jobs need not run; API keys
+on, as in production, with an operator key for schemathesis and no rate limits) is fuzzed from its own
+``/openapi.json`` with ``--checks all``: no 5xx, every status, content type, header and body as
+documented, schema-valid requests accepted and schema-invalid ones rejected, requests without a valid
+key refused, undeclared methods 405 with a true ``Allow``. All four phases run, stateful included, with a fixed seed and a bounded number of
 examples so the run is deterministic and takes well under two minutes on two cores.
 ``schemathesis.toml`` names the few rejections that the document can state only in words, and
 ``schemathesis_hooks.py`` gives the upload formats real files.
@@ -13,6 +14,7 @@ examples so the run is deterministic and takes well under two minutes on two cor
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -42,9 +44,13 @@ def _unused_url() -> str:
     return f"http://127.0.0.1:{_free_port()}"
 
 
+#: The operator key the gateway stores on start and schemathesis sends (``mdl_`` + 43 URL-safe characters).
+OPERATOR_KEY = "mdl_" + secrets.token_urlsafe(32)
+
+
 @pytest.fixture(scope="module")
 def live_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A gateway process on a free loopback port, with a stand-in UI; its base URL."""
+    """A gateway process on a free loopback port, with a stand-in UI and keys on; its base URL."""
     base = tmp_path_factory.mktemp("conformance")
     ui = base / "ui"
     (ui / "assets").mkdir(parents=True)
@@ -60,6 +66,18 @@ def live_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "MODALINE_HOST": "127.0.0.1",
         "PORT": str(port),
         "MODALINE_RETRY_BASE_SECONDS": "0.01",
+        "MODALINE_AUTH": "keys",
+        "MODALINE_SIGNING_KEY": secrets.token_urlsafe(32),
+        "MODALINE_BOOTSTRAP_ADMIN_KEY": OPERATOR_KEY,
+        # Thousands of requests in half a minute: the limits have their own tests; here they would only
+        # turn the run into 429s.
+        **dict.fromkeys(
+            (
+                f"MODALINE_LIMIT_{name}"
+                for name in ("REQUESTS_PER_MINUTE", "SUBMITS_PER_MINUTE", "JOBS_PER_DAY")
+            ),
+            "0",
+        ),
         **{f"MODALINE_{cap}_URL": nowhere for cap in ("LLM", "IMAGE", "STT", "TTS", "CYCLEGAN")},
     }
     log_path = base / "gateway.log"
@@ -103,6 +121,8 @@ def test_the_live_gateway_conforms_to_its_openapi_document(live_gateway: str, tm
         "--no-color",
         "run",
         f"{live_gateway}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {OPERATOR_KEY}",
         "--checks",
         "all",
         "--phases",

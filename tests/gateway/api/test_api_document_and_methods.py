@@ -1,6 +1,7 @@
 """What the conformance run found, pinned down one by one: 405s with a true ``Allow`` (with and without the
 UI mounted), downloads documented with their real media types, every error documented as problem+json,
-and the Last-Event-ID the document allows. Routing and the document only: no lifespan, no database."""
+the Last-Event-ID the document allows, admin bodies read with JSON's types. Routing, models and the
+document only: no lifespan, no database."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from gateway.api.admin import KeyCreate, Limits
 from gateway.api.events import _last_seen
 from gateway.app import create_app
 from gateway.errors import BadRequestError
@@ -135,3 +138,17 @@ def test_last_event_id_is_an_event_seq(header: str, after: int) -> None:
 def test_any_other_last_event_id_is_a_400(header: str, message: str) -> None:
     with pytest.raises(BadRequestError, match=message):
         _last_seen(header)
+
+
+@pytest.mark.parametrize("value", [False, True, "3", 1.5])
+def test_an_admin_integer_is_a_json_integer_not_a_boolean_or_a_string(value: object) -> None:
+    with pytest.raises(ValidationError):
+        Limits.model_validate({"running_jobs": value})
+    with pytest.raises(ValidationError):
+        KeyCreate.model_validate({"scopes": ["jobs:read"], "expires_in_days": value})
+
+
+def test_an_admin_integer_may_be_written_with_a_zero_fraction_and_a_flag_must_be_a_boolean() -> None:
+    assert Limits.model_validate({"running_jobs": 3.0, "jobs_per_day": None}).running_jobs == 3
+    with pytest.raises(ValidationError):
+        KeyCreate.model_validate({"scopes": ["jobs:read"], "operator": 0})
