@@ -356,3 +356,31 @@ async def test_every_route_needs_a_key_and_answers_404_for_another_tenants_ids(
     assert checked >= 15
     for path in PUBLIC - {"/docs/oauth2-redirect"}:
         assert (await secured.get(path)).status_code == 200, path
+
+
+async def test_cors_allows_only_the_configured_origins(make_gateway, database_url):
+    closed = await make_gateway(role="api")
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    answer = await closed.options("/v1/jobs", headers=preflight)
+    assert "access-control-allow-origin" not in answer.headers  # none by default
+    opened = await make_gateway(role="api", cors_origins="https://app.example, https://other.example")
+    allowed = await opened.options("/v1/jobs", headers=preflight)
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    other = await opened.options("/v1/jobs", headers={**preflight, "Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_auth_off_on_an_open_address_says_so_on_readyz(make_gateway, caplog):
+    exposed = await make_gateway(role="api", host="0.0.0.0", auth="off")
+    assert (await exposed.get("/readyz")).json()["auth"] == "off (exposed)"
+    assert "AUTH IS OFF on 0.0.0.0" in caplog.text
+
+
+async def test_a_key_records_when_it_was_last_used(secured, database_url):
+    admin = await new_key(database_url, "acme", "admin")
+    for _ in range(50):
+        keys = (await secured.get("/v1/admin/keys", headers=bearer(admin))).json()["items"]
+        if keys[0]["last_used_at"] is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert keys[0]["last_used_at"] is not None and keys[0]["created_at"] <= keys[0]["last_used_at"]
