@@ -2119,6 +2119,24 @@ export interface operations {
                     "application/json": components["schemas"]["TenantPublic"];
                 };
             };
+            /** @description Problem (RFC 9457): the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
             /** @description Problem (RFC 9457) */
             401: {
                 headers: {
@@ -2233,6 +2251,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TenantPublic"];
+                };
+            };
+            /** @description Problem (RFC 9457): the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
             /** @description Problem (RFC 9457) */
@@ -2459,6 +2495,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["KeyCreated"];
+                };
+            };
+            /** @description Problem (RFC 9457): the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
                 };
             };
             /** @description Problem (RFC 9457) */
