@@ -35,13 +35,13 @@ async def _fill(
 
     from gateway.store import create_engine, migrate
     from gateway.store.jobs import NewJob, job_rows
-    from gateway.store.models import utcnow
+    from gateway.store.models import DEFAULT_TENANT, utcnow
 
     engine = create_engine(db_url)
     ids: list[str] = []
     try:
         await migrate(engine)
-        new = NewJob(pipeline=pipeline, inputs=inputs, steps=steps)
+        new = NewJob(tenant_id=DEFAULT_TENANT, pipeline=pipeline, inputs=inputs, steps=steps)
         for start in range(0, n, 1000):
             rec = _Recorder()
             for _ in range(start, min(n, start + 1000)):
