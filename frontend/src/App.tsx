@@ -95,7 +95,7 @@ export function App() {
   useEffect(() => {
     const heading = document.querySelector<HTMLElement>("main h1");
     if (heading && document.activeElement === document.body) heading.focus();
-  }, [route, signIn]);
+  }, [route, signIn, me.isPending]);
 
   let content;
   if (signIn) content = <SignInPage reason={state.reason ?? (state.key ? refused?.problem.detail ?? null : null)} />;

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 
 /** An image that opens full size on click (Escape or the button closes it). */
-export function ImageViewer({ src, alt }: { src: string; alt: string }) {
+export function ImageViewer({ src, alt, onError }: { src: string; alt: string; onError?: () => void }) {
   const [open, setOpen] = useState(false);
   const close = useRef<HTMLButtonElement>(null);
   const opener = useRef<HTMLButtonElement>(null);
@@ -22,7 +22,7 @@ export function ImageViewer({ src, alt }: { src: string; alt: string }) {
   return (
     <>
       <button ref={opener} type="button" className="image-button" onClick={() => setOpen(true)} aria-label={`Zoom: ${alt}`}>
-        <img src={src} alt={alt} className="result-image" />
+        <img src={src} alt={alt} className="result-image" onError={onError} />
       </button>
       {open ? (
         <div className="lightbox" role="dialog" aria-modal="true" aria-label={alt} onClick={() => setOpen(false)}>

@@ -1,3 +1,4 @@
+import { useState } from "react";
 import { isFilePublic, type FilePublic } from "../api/types";
 import { formatBytes } from "../lib/format";
 import { CopyButton } from "./CopyButton";
@@ -9,6 +10,16 @@ function extension(file: FilePublic): string {
 }
 
 function FileOutput({ file, title }: { file: FilePublic; title: string }) {
+  // With keys on, file links are signed and expire (an hour by default): a page left open that long
+  // may hold a dead one.
+  const [broken, setBroken] = useState<string | null>(null);
+  const failed = broken === file.url;
+  const onError = () => setBroken(file.url);
+  const notice = failed ? (
+    <p className="field-error" role="status">
+      This file could not be loaded; its link may have expired. Reload the page to get a fresh one.
+    </p>
+  ) : null;
   const download = (
     <a className="button subtle small" href={file.url} download={`${title.toLowerCase().replace(/\W+/g, "-")}.${extension(file)}`}>
       Download <span className="muted">({formatBytes(file.bytes)})</span>
@@ -17,7 +28,8 @@ function FileOutput({ file, title }: { file: FilePublic; title: string }) {
   if (file.kind === "image" || file.content_type.startsWith("image/")) {
     return (
       <div className="file-output">
-        <ImageViewer src={file.url} alt={title} />
+        <ImageViewer src={file.url} alt={title} onError={onError} />
+        {notice}
         {download}
       </div>
     );
@@ -25,7 +37,8 @@ function FileOutput({ file, title }: { file: FilePublic; title: string }) {
   if (file.kind === "audio" || file.content_type.startsWith("audio/")) {
     return (
       <div className="file-output">
-        <audio controls preload="metadata" src={file.url} aria-label={title} />
+        <audio controls preload="metadata" src={file.url} aria-label={title} onError={onError} />
+        {notice}
         {download}
       </div>
     );
