@@ -1,14 +1,14 @@
-import { expect, type APIRequestContext, type Page } from "@playwright/test";
+import { expect, type APIRequestContext, type Locator, type Page } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { REPO } from "./system";
 
 /** Screenshots for docs/screenshots are written only when asked (E2E_SCREENSHOTS=1), so test runs leave the tree clean. */
-export async function snapshot(page: Page, name: string, fullPage = true): Promise<void> {
+export async function snapshot(page: Page, name: string, fullPage = true, mask: Locator[] = []): Promise<void> {
   if (!process.env.E2E_SCREENSHOTS) return;
   const dir = path.join(REPO, "docs", "screenshots");
   mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage, animations: "disabled" });
+  await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage, animations: "disabled", mask, maskColor: "#8a90a0" });
 }
 
 export interface PipelineInfo {

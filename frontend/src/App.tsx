@@ -67,9 +67,7 @@ function Account({ me }: { me: Me }) {
   return (
     <div className="account">
       <span className="tenant" title={me.operator ? "An operator key: it manages every tenant" : undefined}>
-        <span className="visually-hidden">Signed in as </span>
-        <span aria-hidden="true">👤 </span>
-        {me.tenant}
+        <span className="muted tenant-label">Signed in as</span> {me.tenant}
         {me.operator ? <span className="badge">operator</span> : null}
       </span>
       <button type="button" className="button subtle small" onClick={() => auth.signOut()}>
