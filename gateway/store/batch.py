@@ -53,9 +53,10 @@ def _merged(items: Sequence[Rows]) -> dict[Table, list[dict[str, Any]]]:
     return merged
 
 
-def insert_rows_sync(conn: Connection, rows: Rows) -> None:
-    """Insert per table, in the order the tables first appear (callers list them in foreign-key order)."""
-    for table, values in _merged([rows]).items():
+def insert_rows_sync(conn: Connection, *submissions: Rows) -> None:
+    """Insert per table (one executemany each), in the order the tables first appear: callers list them
+    in foreign-key order."""
+    for table, values in _merged(submissions).items():
         if values:
             conn.execute(insert(table), values)
 
@@ -85,9 +86,7 @@ class InsertBatcher(GroupCommit[Rows, None]):
     def apply(self, conn: Connection, items: list[Rows]) -> list[None]:
         if self._caps.active:
             _keep_within_caps(conn, items, self._caps)
-        for table, values in _merged(items).items():
-            if values:
-                conn.execute(insert(table), values)
+        insert_rows_sync(conn, *items)
         return [None] * len(items)
 
     # --- hand-off ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -41,7 +42,7 @@ class _Queued(Generic[ItemT, OutT]):
     done: asyncio.Future[OutT] | None  # None: nobody waits (see GroupCommit.submit)
 
 
-class GroupCommit(Generic[ItemT, OutT]):
+class GroupCommit(ABC, Generic[ItemT, OutT]):
     """One drain loop committing queued items in shared transactions; subclasses say how to apply them.
 
     Override :meth:`apply` (inside the transaction, synchronous, no event-loop state) and, when the batch
@@ -67,9 +68,9 @@ class GroupCommit(Generic[ItemT, OutT]):
 
     # --- to override ---------------------------------------------------------------------------------
 
+    @abstractmethod
     def apply(self, conn: Connection, items: list[ItemT]) -> list[OutT]:
         """Write ``items`` on ``conn`` (inside the transaction); one result per item, in order."""
-        raise NotImplementedError
 
     def prepare(self, items: list[ItemT]) -> list[ItemT]:
         """In the event loop, just before the transaction: the items to apply (possibly rewritten)."""
