@@ -1,5 +1,6 @@
 /** TanStack Query hooks: the cache keys and fetchers of everything the UI reads. */
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { replaceEqualDeep, useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { newerJob } from "../lib/jobEvents";
 import { bearer } from "./auth";
 import { api, call } from "./client";
 import { isTerminal, type ApiKey, type CreatedKey, type Job, type JobStatus, type KeyRequest, type Me } from "./types";
@@ -44,6 +45,9 @@ export function useJob(id: string, poll: boolean, pollMs = 1000) {
   return useQuery({
     queryKey: keys.job(id),
     queryFn: () => fetchJob(id),
+    // Every write to this cache entry (a refetch, the cancel answer, an event) passes here: never backwards.
+    structuralSharing: (cached: unknown, incoming: unknown) =>
+      replaceEqualDeep(cached, newerJob(cached as Job | undefined, incoming as Job)),
     refetchInterval: (query) => {
       const job = query.state.data;
       return poll && (!job || !isTerminal(job.status)) ? pollMs : false;

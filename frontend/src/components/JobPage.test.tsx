@@ -144,6 +144,42 @@ describe("JobPage", () => {
     expect(calls.some((call) => call.method === "POST" && call.path === "/v1/jobs/job-1/cancel")).toBe(true);
   });
 
+  it("never shows a canceled job as running again when the cancel answer was read before the runner stopped it", async () => {
+    let current = job({ status: "running" });
+    let answerCancel: (() => void) | undefined;
+    let slowReads = false;
+    mockApi({
+      // Once the cancel is answered, reads are slow: what the page shows meanwhile is what it made of the answer.
+      "GET /v1/jobs/job-1": () =>
+        slowReads ? new Promise<Response>((resolve) => setTimeout(() => resolve(json(current)), 2000)) : current,
+      "GET /v1/pipelines/speech_to_image": () => speechToImage,
+      "GET /v1/jobs/job-1/events": (sent) => {
+        const stream = new EventStream();
+        streams.push({ stream, sent });
+        return stream.response();
+      },
+      // The gateway read the job (still running) before the runner wrote its end; the answer arrives late.
+      "POST /v1/jobs/job-1/cancel": () =>
+        new Promise<Response>((resolve) => {
+          const stale = job({ status: "running" });
+          answerCancel = () => resolve(json(stale, 202));
+        }),
+    });
+    const user = userEvent.setup();
+    renderWithClient(<JobPage id="job-1" />);
+    await waitFor(() => expect(streams).toHaveLength(1));
+    await user.click(await screen.findByRole("button", { name: "Cancel job" }));
+    await waitFor(() => expect(answerCancel).toBeDefined());
+    current = job({ status: "canceled", finished_at: "2026-11-21T10:00:05Z" });
+    streams[0].stream.send("job.canceled", { seq: 5, status: "canceled" });
+    expect(await screen.findByText("Canceled", { selector: ".job-summary .status" })).toBeInTheDocument();
+    slowReads = true;
+    answerCancel!();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(screen.getByText("Canceled", { selector: ".job-summary .status" })).toBeInTheDocument();
+    expect(screen.queryByText("Running", { selector: ".job-summary .status" })).toBeNull();
+  });
+
   it("says plainly when the job does not exist", async () => {
     mockApi({ "GET /v1/jobs/job-1": () => problem(404, "Not Found", "No job job-1") });
     renderWithClient(<JobPage id="job-1" />);

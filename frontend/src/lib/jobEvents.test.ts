@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { job } from "../test/fixtures";
-import { applyEvent, isTerminalEvent, parseEvent, type JobEvent } from "./jobEvents";
+import { applyEvent, isTerminalEvent, newerJob, parseEvent, type JobEvent } from "./jobEvents";
 
 let seq = 0;
 function event(type: string, extra: Partial<JobEvent> = {}): JobEvent {
@@ -94,5 +94,25 @@ describe("parseEvent", () => {
     expect(parseEvent('{"hello":1}')).toBeNull();
     expect(isTerminalEvent("job.canceled")).toBe(true);
     expect(isTerminalEvent("step.failed")).toBe(false);
+  });
+});
+
+describe("newerJob", () => {
+  it("keeps the cached job when the incoming copy was read before the job moved on", () => {
+    const canceled = { ...job(), status: "canceled" as const, finished_at: "2026-11-21T10:02:00Z" };
+    const staleRunning = { ...job(), status: "running" as const };
+    expect(newerJob(canceled, staleRunning)).toBe(canceled);
+    expect(newerJob({ ...job(), status: "running" }, { ...job(), status: "queued" }).status).toBe("running");
+  });
+
+  it("takes the incoming copy when it is as far along or further, or another job", () => {
+    const running = { ...job(), status: "running" as const };
+    const done = { ...job(), status: "succeeded" as const };
+    expect(newerJob(running, done)).toBe(done);
+    expect(newerJob(undefined, running)).toBe(running);
+    const moreSteps = { ...running, steps: running.steps.map((s) => ({ ...s, status: "succeeded" as const })) };
+    expect(newerJob(running, moreSteps)).toBe(moreSteps);
+    const other = { ...job(), id: "job-2", status: "queued" as const };
+    expect(newerJob(done, other)).toBe(other);
   });
 });

@@ -37,6 +37,19 @@ export interface JobEvent {
 const JOB_RANK: Record<JobStatus, number> = { queued: 0, running: 1, succeeded: 2, failed: 2, canceled: 2 };
 const STEP_RANK: Record<StepStatus, number> = { pending: 0, running: 1, succeeded: 2, failed: 2, skipped: 2 };
 
+/**
+ * The job to keep when a fetched or answered copy replaces the cached one: a copy read before the job moved
+ * on (a GET in flight while the terminal event arrived, a cancel answer read before the runner stopped the
+ * job) must not move the page backwards; it is dropped and the next read catches up.
+ */
+export function newerJob(cached: Job | undefined, incoming: Job): Job {
+  if (cached && cached.id === incoming.id && JOB_RANK[incoming.status] < JOB_RANK[cached.status]) return cached;
+  if (cached && cached.id === incoming.id && JOB_RANK[cached.status] === 2 && incoming.status !== cached.status) {
+    return cached; // terminal states never change again
+  }
+  return incoming;
+}
+
 export function isTerminalEvent(type: string): boolean {
   return type === "job.succeeded" || type === "job.failed" || type === "job.canceled";
 }
