@@ -228,6 +228,13 @@ class Client:
             ) as source,
         ):
             self.check(source.response)
+            content_type = source.response.headers.get("content-type", "")
+            if not content_type.startswith("text/event-stream"):
+                raise CliError(
+                    f"the server at {self.url} answered the job's event stream with {content_type or 'no type'}, "
+                    "not text/event-stream: is it a Modaline gateway (or a proxy that buffers streams)?",
+                    code=ExitCode.GATEWAY,
+                )
             yield source
 
     @contextlib.contextmanager

@@ -43,10 +43,10 @@ class Output:
             self.err.print(message, highlight=False, markup=False)
 
 
-def when(value: Any) -> str:
-    """An API timestamp as local time, ``2026-12-01 14:03:07``."""
+def when(value: Any, *, exact: bool = False) -> str:
+    """An API timestamp as local time, to the minute (``2026-12-01 14:03``) or the second."""
     moment = parse_time(value)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if exact else "%Y-%m-%d %H:%M") if moment else ""
 
 
 def took(job: dict[str, Any]) -> str:
@@ -71,12 +71,15 @@ def status_text(status: str) -> Text:
 
 
 def describe_input(name: str, spec: dict[str, Any]) -> str:
-    """``text (text, ≤ 8000 chars)``, ``style (choice, optional)``: an input in a few words."""
-    kind = str(spec.get("type", "?"))
-    facts = [kind]
-    if not spec.get("required", True) or spec.get("default") is not None:
-        facts.append("optional")
-    return f"{name} ({', '.join(facts)})"
+    """An input in a word or two, as a usage line writes it: ``text``, ``audio (file)``, ``[style]`` for
+    an optional one."""
+    shown = f"{name} (file)" if spec.get("type") in ("image", "audio") else name
+    optional = not spec.get("required", True) or spec.get("default") is not None
+    return f"[{shown}]" if optional else shown
+
+
+def describe_output(name: str, spec: dict[str, Any]) -> str:
+    return f"{name} (file)" if spec.get("type") in ("image", "audio") else name
 
 
 def pipelines_table(items: list[dict[str, Any]]) -> Table:
@@ -92,15 +95,20 @@ def pipelines_table(items: list[dict[str, Any]]) -> Table:
             escape(str(item.get("name", ""))),
             escape(str(item.get("title", ""))),
             escape(", ".join(describe_input(name, spec) for name, spec in inputs.items())),
-            escape(", ".join(f"{name} ({spec.get('type', '?')})" for name, spec in outputs.items())),
+            escape(", ".join(describe_output(name, spec) for name, spec in outputs.items())),
         )
     return table
 
 
+def _id_column(table: Table, name: str = "id") -> None:
+    """An id column that is never cut or wrapped: ids are what people copy into the next command."""
+    table.add_column(name, no_wrap=True, min_width=32, overflow="ignore")
+
+
 def jobs_table(items: list[dict[str, Any]]) -> Table:
-    table = Table(header_style="bold")
-    table.add_column("id", no_wrap=True)
-    table.add_column("pipeline", no_wrap=True)
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    _id_column(table)
+    table.add_column("pipeline", overflow="fold")
     table.add_column("status", no_wrap=True)
     table.add_column("created", no_wrap=True)
     table.add_column("took", justify="right", no_wrap=True)
@@ -182,8 +190,8 @@ def print_job(output: Output, job: dict[str, Any]) -> None:
     facts = [
         ("pipeline", escape(str(job.get("pipeline", "")))),
         ("status", f"[{STYLE.get(str(job.get('status')), '')}]{job.get('status', '')}[/]"),
-        ("created", when(job.get("created_at"))),
-        ("finished", when(job.get("finished_at"))),
+        ("created", when(job.get("created_at"), exact=True)),
+        ("finished", when(job.get("finished_at"), exact=True)),
         ("took", took(job)),
     ]
     for label, value in facts:
@@ -200,10 +208,21 @@ def print_job(output: Output, job: dict[str, Any]) -> None:
             output.out.print(f"  {escape(line)}", highlight=False)
 
 
+def _key_state(key: dict[str, Any]) -> Text:
+    if key.get("revoked_at"):
+        return Text(f"revoked {when(key['revoked_at'])}", style="red")
+    if key.get("expires_at"):
+        return Text(f"expires {when(key['expires_at'])}")
+    return Text("active", style="green")
+
+
 def keys_table(items: list[dict[str, Any]]) -> Table:
-    table = Table(header_style="bold")
-    for name in ("id", "prefix", "tenant", "name", "scopes", "created", "last used", "expires", "revoked"):
-        table.add_column(name, no_wrap=name in ("id", "prefix"))
+    """Keys by prefix (never a secret: the API does not have them), scopes, last use and state."""
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    _id_column(table)
+    table.add_column("prefix", no_wrap=True)
+    for name in ("tenant", "name", "scopes", "last used", "state"):
+        table.add_column(name, overflow="fold")
     for key in items:
         scopes = ", ".join(key.get("scopes") or [])
         if key.get("operator"):
@@ -214,9 +233,7 @@ def keys_table(items: list[dict[str, Any]]) -> Table:
             escape(str(key.get("tenant", ""))),
             escape(str(key.get("name") or "")),
             escape(scopes),
-            when(key.get("created_at")),
-            when(key.get("last_used_at")),
-            when(key.get("expires_at")),
-            Text(when(key.get("revoked_at")), style="red"),
+            when(key.get("last_used_at")) or "never",
+            _key_state(key),
         )
     return table

@@ -68,7 +68,7 @@ def _help_for(spec: dict[str, Any]) -> str:
         if spec.get("accept"):
             facts.append(", ".join(spec["accept"]))
         if spec.get("max_bytes"):
-            facts.append(f"up to {spec['max_bytes'] / 1_000_000:g} MB")
+            facts.append(f"up to {spec['max_bytes'] / 1_000_000:.1f} MB")
     if kind == "text":
         facts.append("'-' reads standard input")
     text = ". ".join(part for part in parts if part)
@@ -77,14 +77,11 @@ def _help_for(spec: dict[str, Any]) -> str:
 
 def _input_option(name: str, spec: dict[str, Any]) -> click.Option:
     kind = str(spec.get("type", "text"))
-    value_type: click.ParamType = (
-        click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-        if kind in FILE_TYPES
-        else click.STRING
-    )
     return click.Option(
         [f"input__{name}", *flags_for(name)],
-        type=value_type,
+        type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+        if kind in FILE_TYPES
+        else click.STRING,
         default=None,
         metavar=_METAVAR.get(kind, "VALUE"),
         help=_help_for(spec),
@@ -97,11 +94,11 @@ def pipeline_command(spec: dict[str, Any]) -> click.Command:
     name = str(spec.get("name", ""))
 
     def label(field: str) -> str:
-        return flags_for(field)[0] if field in inputs else field
+        return flags_for(field)[-1] if field in inputs else field
 
     @click.pass_context
     def callback(
-        ctx: click.Context, wait: bool, out: Path | None, idempotency_key: str | None, **given: Any
+        ctx: click.Context, /, wait: bool, out: Path | None, idempotency_key: str | None, **given: Any
     ) -> None:
         values: dict[str, str] = {}
         files: dict[str, Path] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modaline_cli.client import Client
-from modaline_cli.errors import CliError, ExitCode
+from modaline_cli.errors import CliError, ExitCode, Unreachable
 from modaline_cli.events import follow_events
 from modaline_cli.output import Output
 from modaline_cli.progress import StepBoard, progress_for
@@ -24,6 +24,12 @@ def watch_job(
                 if events_json:
                     output.json_line(event)
                 progress.event(event)
+    except Unreachable as exc:
+        if job_id in exc.message:
+            raise
+        raise Unreachable(
+            f"{exc.message.rstrip('.')}. Job {job_id} goes on: `modaline jobs watch {job_id}` follows it again."
+        ) from None
     except KeyboardInterrupt:
         raise CliError(
             f"stopped watching; job {job_id} goes on (`modaline jobs watch {job_id}` follows it again, "

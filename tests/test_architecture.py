@@ -50,3 +50,11 @@ def test_pipeline_specs_are_pure_data(package: str) -> None:
     """Pipeline specs do no network or database I/O."""
     banned = ("aiohttp", "httpx", "sqlalchemy", "sqlmodel", "gateway.store", "gateway.runner", "gateway.api")
     assert offenders(package, lambda m: not m.startswith(banned)) == []
+
+
+def test_the_cli_talks_http_only() -> None:
+    """``modaline_cli`` reaches the gateway through its public API, never by importing it or the workers."""
+    banned = ("gateway", "workers")
+    assert offenders("modaline_cli", lambda m: m.split(".")[0] not in banned) == []
+    assert offenders("gateway", lambda m: not m.startswith("modaline_cli")) == []
+    assert offenders("workers", lambda m: not m.startswith("modaline_cli")) == []

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Gateway, clean_env, modaline_executable
+from gateway_fakes import Behaviour
 from gateway_helpers import free_port
 
 from workers.kit.testing import png_bytes, wav_bytes
@@ -35,8 +36,9 @@ def test_pipelines_is_a_table_of_names_titles_and_inputs(gateway: Gateway) -> No
     assert shown.code == 0, shown.err
     rows = {line.split("│")[1].strip(): line for line in shown.out.splitlines() if line.count("│") >= 4}
     assert {"echo", "hold", "speech_to_image", "image_to_image", "text_to_text"} <= set(rows)
-    assert "audio (audio)" in rows["speech_to_image"] and "Speech to image" in rows["speech_to_image"]
-    assert "reply_style (choice, optional)" in rows["echo"]
+    assert "audio (file)" in rows["speech_to_image"] and "Speech to image" in rows["speech_to_image"]
+    assert "transcript, prompt, image (file)" in rows["speech_to_image"]
+    assert "text, [reply_style], [times]" in rows["echo"]
     assert "modaline run NAME --help" in shown.err
 
     as_json = gateway.cli("pipelines", "--json")
@@ -89,6 +91,21 @@ def test_run_wait_follows_every_step_and_prints_the_text_output(gateway: Gateway
         assert sum(line.startswith(expected) for line in lines) == 1, ran.err  # each change shown once
     assert lines.index("step first (llm) running") < lines.index("step held (llm) running")
     assert lines[-1].startswith(f"job {job_id} succeeded in ")
+
+
+def test_a_failed_job_exits_1_and_says_why_and_retries_are_shown(gateway: Gateway) -> None:
+    gateway.worker.fake.plan["say"] = Behaviour(fail_times=1, retryable=True)
+    retried = gateway.cli("run", "echo", "--text", "again", "--wait")
+    assert retried.code == 0, retried.err
+    assert "step say (llm) will retry: " in retried.err and "step say (llm) running, attempt 2" in retried.err
+
+    gateway.worker.fake.plan["say"] = Behaviour(fail_times=99, retryable=False, status=422)
+    failed = gateway.cli("run", "echo", "--text", "never", "--wait")
+    assert failed.code == 1 and failed.out == ""
+    assert re.search(r"step say \(llm\) failed: .*failed on purpose", failed.err), failed.err
+    assert re.search(r"job [0-9a-f]{32} failed at step say: .*failed on purpose", failed.err), failed.err
+    as_json = gateway.cli("run", "echo", "--text", "never", "--wait", "--json")
+    assert as_json.code == 1 and as_json.json()["status"] == "failed" and as_json.err == ""
 
 
 def test_text_from_standard_input(gateway: Gateway) -> None:
