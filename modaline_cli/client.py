@@ -185,7 +185,6 @@ class Client:
                 files=parts,
                 headers=headers,
                 field_label=field_label,
-                timeout=httpx.Timeout(None, connect=10.0),  # a large upload may take its time
             )
             return answer
 

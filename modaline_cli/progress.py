@@ -224,8 +224,9 @@ class LiveProgress:
         self._live.__exit__(kind, exc, tb)
 
     def event(self, event: dict[str, Any]) -> None:
-        self.board.apply(event)
-        self._live.refresh()
+        before = self.board.status
+        if self.board.apply(event) is not None or self.board.status != before:
+            self._live.refresh()  # at once for a change; the clock and spinners redraw 8 times a second
 
     def reconnecting(self, last_seq: int) -> None:
         self.board.note = f"connection lost; reconnecting after event {last_seq}…"
@@ -273,6 +274,6 @@ def progress_for(board: StepBoard, console: Console, *, quiet: bool) -> Progress
     """The display that fits: none when quiet (``--json``), live on a terminal, lines otherwise."""
     if quiet:
         return NoProgress()
-    if console.is_terminal:
+    if console.is_terminal and not console.is_dumb_terminal:
         return LiveProgress(board, console)
     return LineProgress(board, console)

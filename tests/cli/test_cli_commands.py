@@ -247,8 +247,11 @@ def test_files_get_streams_to_a_path_a_directory_or_stdout(gateway: Gateway, tmp
     )
     assert raw.returncode == 0 and raw.stdout == photo.read_bytes()
 
-    missing = gateway.cli("files", "get", "f" * 32)
-    assert missing.code == 2 and "Not found: no file with id" in missing.err and not list(here.glob("f*"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = gateway.cli("files", "get", "f" * 32, cwd=empty)
+    assert missing.code == 2 and "Not found: no file with id" in missing.err
+    assert list(empty.iterdir()) == []  # not even a partial file
 
 
 def test_mistakes_are_explained_in_the_options_own_words(gateway: Gateway, tmp_path: Path) -> None:
