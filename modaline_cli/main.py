@@ -175,7 +175,7 @@ def jobs_watch(ctx: click.Context, job_id: str, out: Path | None) -> None:
         saved = save_outputs(client, final.get("outputs") or {}, out) if out else {}
     if not output.json_mode:
         style = "green" if final.get("status") == "succeeded" else "red"
-        output.err.print(f"[{style}]{job_summary(final)}[/]", highlight=False)
+        output.err.print(f"[{style}]{escape(job_summary(final))}[/]", highlight=False)
         for line in output_lines(final.get("outputs") or {}, saved):
             output.out.print(line, highlight=False, markup=False)
     ctx.exit(exit_code_for(final))
@@ -193,7 +193,9 @@ def jobs_cancel(ctx: click.Context, job_id: str) -> None:
     if output.json_mode:
         output.json(job)
     else:
-        output.out.print(f"job {job_id}: cancel requested, now {job.get('status')}", highlight=False)
+        output.out.print(
+            f"job {job_id}: cancel requested, now {job.get('status')}", highlight=False, markup=False
+        )
 
 
 @cli.group()
@@ -306,7 +308,7 @@ def keys_revoke(ctx: click.Context, key_id: str) -> None:
     if output.json_mode:
         output.json(key)
     else:
-        output.out.print(f"revoked key {key['id']} ({key['prefix']}…)", highlight=False)
+        output.out.print(f"revoked key {key['id']} ({key['prefix']}…)", highlight=False, markup=False)
 
 
 def main() -> None:

@@ -241,7 +241,11 @@ class LineProgress:
         self.console = console
 
     def __enter__(self) -> LineProgress:
-        self.console.print(f"job {self.board.job_id} ({self.board.pipeline}): {self.board.status}")
+        self.console.print(
+            f"job {self.board.job_id} ({self.board.pipeline}): {self.board.status}",
+            highlight=False,
+            markup=False,
+        )
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -251,12 +255,14 @@ class LineProgress:
         before = self.board.status
         row = self.board.apply(event)
         if row is not None:
-            self.console.print(_step_line(row), highlight=False)
+            self.console.print(_step_line(row), highlight=False, markup=False)
         elif self.board.status != before:
-            self.console.print(f"job {self.board.status}", highlight=False)
+            self.console.print(f"job {self.board.status}", highlight=False, markup=False)
 
     def reconnecting(self, last_seq: int) -> None:
-        self.console.print(f"connection lost; reconnecting after event {last_seq}…", highlight=False)
+        self.console.print(
+            f"connection lost; reconnecting after event {last_seq}…", highlight=False, markup=False
+        )
 
 
 def _step_line(row: StepRow) -> str:

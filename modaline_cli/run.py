@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from modaline_cli.client import Client
 from modaline_cli.downloads import save_outputs
@@ -164,7 +165,7 @@ def _finished(output: Output, job: dict[str, Any], saved: dict[str, Any], with_o
         output.json({**job, "saved": saved} if with_out else job)
         return
     style = "green" if job.get("status") == "succeeded" else "red"
-    output.err.print(f"[{style}]{job_summary(job)}[/]", highlight=False)
+    output.err.print(f"[{style}]{escape(job_summary(job))}[/]", highlight=False)
     for line in output_lines(job.get("outputs") or {}, saved):
         output.out.print(line, highlight=False, markup=False)
 

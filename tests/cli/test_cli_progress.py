@@ -224,7 +224,7 @@ def test_plain_lines_name_each_change_and_skip_unknown_events() -> None:
         progress.event(_event(3, "step.retrying", "a", detail="upstream busy", attempt=1))
         progress.event(_event(4, "step.running", "a", attempt=2))
         progress.event(_event(5, "something.new", "a"))
-        progress.event(_event(6, "step.failed", "a", detail="Bad input: no"))
+        progress.event(_event(6, "step.failed", "a", detail="Bad input: [/x] no"))  # not markup
         progress.event(_event(7, "step.running", "b[3]", attempt=1))
         progress.event(_event(8, "job.failed"))
     assert console.export_text().splitlines() == [
@@ -233,7 +233,7 @@ def test_plain_lines_name_each_change_and_skip_unknown_events() -> None:
         "step a (llm) running",
         "step a (llm) will retry: upstream busy",
         "step a (llm) running, attempt 2",
-        "step a (llm) failed: Bad input: no",
+        "step a (llm) failed: Bad input: [/x] no",
         "step b[3] running",
         "job failed",
     ]
