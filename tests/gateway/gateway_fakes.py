@@ -69,6 +69,13 @@ class FakeWorker:
                 self._called.clear()
                 await self._called.wait()
 
+    async def wait_for_in_flight(self, count: int, within: float = 60.0) -> None:
+        """Return once ``count`` calls are open at the same time."""
+        async with asyncio.timeout(within):
+            while self.in_flight < count:
+                self._called.clear()
+                await self._called.wait()
+
     def step_calls(self, step_id: str) -> int:
         return sum(count for (_, step), count in self.calls.items() if step == step_id)
 

@@ -62,11 +62,21 @@ async def test_kill_9_mid_job_then_restart_resumes_without_rerunning_finished_st
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_two_runner_processes_never_run_the_same_job(database_url, files_root, fake_worker, tmp_path):
+    # Each runner holds at most 4 jobs, and the first steps wait at the worker until 8 calls are open at once:
+    # that can only happen with both runners holding jobs, however the machine schedules their processes.
+    held = 4
+    all_open = asyncio.Event()
+    fake_worker.plan["one"] = Behaviour(block=all_open)
     fake_worker.plan["two"] = Behaviour(delay=0.02)
     runners = [
         GatewayProcess(
             process_env(
-                database_url, files_root, fake_worker, MODALINE_ROLE="runner", MODALINE_RUNNER_CLAIM_BATCH="4"
+                database_url,
+                files_root,
+                fake_worker,
+                MODALINE_ROLE="runner",
+                MODALINE_RUNNER_CLAIM_BATCH="4",
+                MODALINE_RUNNER_CONCURRENCY=str(held),
             ),
             tmp_path / f"runner{i}.log",
         )
@@ -82,6 +92,8 @@ async def test_two_runner_processes_never_run_the_same_job(database_url, files_r
             jobs = [
                 r.json() for r in await asyncio.gather(*(client.post("/v1/jobs", json=b) for b in bodies))
             ]
+            await fake_worker.wait_for_in_flight(2 * held)
+            all_open.set()
             results = [await wait_for_job(client, job["id"], within=60) for job in jobs]
             events = [(await client.get(f"/v1/jobs/{job['id']}/events")).text for job in jobs]
     finally:
