@@ -6,13 +6,13 @@ from typing import Any
 
 from workers.kit.contract import FieldSpec
 from workers.kit.errors import InvalidInput
-from workers.kit.files import FileStore
+from workers.kit.files import RunFiles
 from workers.kit.media import load_image, probe_audio
 from workers.kit.settings import WorkerSettings
 
 
 def prepare_inputs(
-    raw: dict[str, Any], specs: dict[str, FieldSpec], *, store: FileStore, settings: WorkerSettings
+    raw: dict[str, Any], specs: dict[str, FieldSpec], *, files: RunFiles, settings: WorkerSettings
 ) -> dict[str, Any]:
     """Inputs ready for a backend: texts checked, images decoded, audio probed. Absent optionals are None."""
     _refuse_unknown("input", raw, specs)
@@ -24,18 +24,18 @@ def prepare_inputs(
                 raise InvalidInput(f"input {name!r} is required ({spec.description or spec.type})")
             prepared[name] = None
             continue
-        prepared[name] = _prepare_one(name, value, spec, store=store, settings=settings)
+        prepared[name] = _prepare_one(name, value, spec, files=files, settings=settings)
     return prepared
 
 
 def _prepare_one(
-    name: str, value: Any, spec: FieldSpec, *, store: FileStore, settings: WorkerSettings
+    name: str, value: Any, spec: FieldSpec, *, files: RunFiles, settings: WorkerSettings
 ) -> Any:
     if spec.type == "image":
-        _, path = store.open_ref(value, name=name, max_bytes=settings.max_input_bytes)
+        _, path = files.open_ref(value, name=name, max_bytes=settings.max_input_bytes)
         return load_image(path, name=name, max_pixels=settings.max_image_pixels)
     if spec.type == "audio":
-        _, path = store.open_ref(value, name=name, max_bytes=settings.max_input_bytes)
+        _, path = files.open_ref(value, name=name, max_bytes=settings.max_input_bytes)
         return probe_audio(path, name=name, max_seconds=settings.max_audio_seconds)
     return check_value(f"input {name!r}", value, spec)
 

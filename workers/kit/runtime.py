@@ -25,6 +25,7 @@ from workers.kit.contract import (
 )
 from workers.kit.errors import Misconfigured, NotReady, Overloaded, RunTimeout, WorkerError
 from workers.kit.files import FileStore
+from workers.kit.storage import StorageError, open_storage
 from workers.kit.inputs import prepare_inputs, prepare_options
 from workers.kit.metrics import WorkerMetrics
 from workers.kit.settings import WorkerSettings
@@ -39,7 +40,7 @@ class WorkerRuntime:
         self.capability = capability
         self.backend = backend
         self.settings = settings
-        self.store = FileStore(settings.files_root)
+        self.store = FileStore(open_storage(settings.files_url, settings.files_root))
         self.metrics = WorkerMetrics(capability, backend.name)
         self._inputs, self._outputs = CAPABILITY_IO[capability]
         self._executor = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix=f"{capability}-run")
@@ -57,6 +58,7 @@ class WorkerRuntime:
     def _load(self) -> None:
         started = time.perf_counter()
         try:
+            self._check_storage()
             self.backend.load()
         except Exception as exc:
             self._load_error = exc.detail if isinstance(exc, WorkerError) else f"model failed to load: {exc}"
@@ -73,6 +75,21 @@ class WorkerRuntime:
             self.metrics.ready.set(1)
         finally:
             self._loaded.set()
+
+    def _check_storage(self) -> None:
+        """Refuse to turn ready when the files cannot work (credentials refused, no bucket, root not writable).
+
+        A store that is merely unreachable now is only logged: runs fail with a retryable 503 until it is back.
+        """
+        storage = self.store.storage
+        try:
+            storage.check()
+        except StorageError as exc:
+            if exc.retryable:
+                log.warning("files at %s not reachable yet: %s (%s)", storage.location, exc.detail, exc.__cause__)
+                return
+            raise Misconfigured(f"files ({storage.kind}): {exc.detail}") from exc
+        log.info("files at %s (%s)", storage.location, storage.kind)
 
     def wait_loaded(self, timeout: float | None = None) -> bool:
         """Block until loading finished (for tests and scripts)."""
@@ -150,10 +167,10 @@ class WorkerRuntime:
     def _execute(self, request: RunRequest) -> RunResponse:
         """Blocking part of a run, on a pool thread: check inputs, call the backend, check outputs."""
         started = time.perf_counter()
-        writer = self.store.writer(request.job_id, request.step_id)
-        inputs = prepare_inputs(request.inputs, self._inputs, store=self.store, settings=self.settings)
-        options = prepare_options(request.options, self.backend.options())
-        result = self.backend.run(Call(inputs=inputs, options=options, outputs=writer))
+        with self.store.run(request.job_id, request.step_id) as files:
+            inputs = prepare_inputs(request.inputs, self._inputs, files=files, settings=self.settings)
+            options = prepare_options(request.options, self.backend.options())
+            result = self.backend.run(Call(inputs=inputs, options=options, outputs=files.outputs))
         outputs = self._check_outputs(result)
         usage = Usage(
             provider=self.backend.provider,

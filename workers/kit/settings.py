@@ -1,8 +1,9 @@
 """Worker settings: one class, read once per process, with the capability's env prefix.
 
 ``<CAP>_BACKEND``, ``<CAP>_MODEL``, ``<CAP>_MAX_CONCURRENCY``, ``<CAP>_TIMEOUT_SECONDS``… are prefixed
-(``LLM_``, ``IMAGE_``, ``STT_``, ``TTS_``, ``CYCLEGAN_``); provider keys and the shared files root keep the
-names everyone already uses (``OPENROUTER_API_KEY``, ``HF_TOKEN``, ``MODALINE_FILES_ROOT``).
+(``LLM_``, ``IMAGE_``, ``STT_``, ``TTS_``, ``CYCLEGAN_``); provider keys and the files keep the
+names everyone already uses (``OPENROUTER_API_KEY``, ``HF_TOKEN``, ``MODALINE_FILES_ROOT``, ``MODALINE_FILES_URL``
+and the AWS SDKs' own ``AWS_*`` variables for object storage).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.kit.contract import Capability
+from workers.kit.storage import StorageConfigError, parse_files_url
 
 
 class WorkerSettings(BaseSettings):
@@ -34,6 +36,11 @@ class WorkerSettings(BaseSettings):
     max_audio_seconds: float = Field(600.0, gt=0, description="Longest audio input accepted")
 
     files_root: Path = Field(Path("data/files"), validation_alias="MODALINE_FILES_ROOT")
+    files_url: str | None = Field(
+        None,
+        validation_alias="MODALINE_FILES_URL",
+        description="s3://bucket/prefix: files on object storage (AWS_* variables); unset: MODALINE_FILES_ROOT",
+    )
     openrouter_api_key: SecretStr | None = Field(None, validation_alias="OPENROUTER_API_KEY")
     hf_token: SecretStr | None = Field(None, validation_alias="HF_TOKEN")
     app_url: str = Field(
@@ -51,6 +58,17 @@ class WorkerSettings(BaseSettings):
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.strip().lower()
+
+    @field_validator("files_url")
+    @classmethod
+    def _files_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            parse_files_url(value)
+        except StorageConfigError as exc:
+            raise ValueError(exc.detail) from None
+        return value.strip()
 
     @field_validator("openrouter_api_key", "hf_token")
     @classmethod

@@ -14,13 +14,25 @@ from typing import Any
 
 from PIL import Image
 
+from workers.kit.storage import FileStorage
 
-def put_file(root: Path, relative: str, data: bytes, content_type: str) -> dict[str, Any]:
-    """Write ``data`` under ``root`` and return its FileRef as JSON, as the gateway would send it.
+
+def put_file(root: Path | FileStorage, relative: str, data: bytes, content_type: str) -> dict[str, Any]:
+    """Write ``data`` under ``root`` (a directory, or any storage) and return its FileRef as JSON, as the
+    gateway would send it.
 
     Like the gateway, it writes a temporary file and renames it into place, so a worker reading the same
     path meanwhile sees the old file or the new one, never a half-written one.
     """
+    ref = {
+        "file": relative,
+        "content_type": content_type,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    if isinstance(root, FileStorage):
+        root.put_bytes(relative, data, content_type=content_type)
+        return ref
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -32,12 +44,7 @@ def put_file(root: Path, relative: str, data: bytes, content_type: str) -> dict[
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return {
-        "file": relative,
-        "content_type": content_type,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    return ref
 
 
 def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
