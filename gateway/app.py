@@ -22,6 +22,7 @@ from gateway.api import api_router, install_problem_handlers
 from gateway.auth import SCOPES, Authenticator, Limiter, UrlSigner
 from gateway.auth.keys import hash_secret, looks_like_key, visible_prefix
 from gateway.errors import NotFoundError
+from gateway.files import FileStorage, StorageError, open_storage
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
 from gateway.pipelines import load_pipelines
@@ -95,6 +96,18 @@ async def _bootstrap_key(engine: AsyncEngine, settings: Settings) -> None:
         log.info("stored the bootstrap operator key %s… (hashed)", visible_prefix(secret))
 
 
+async def _open_storage(settings: Settings) -> FileStorage:
+    """The file storage the settings name, checked once: a refusal is logged here and shown by /readyz."""
+    storage = open_storage(settings.files_url, settings.files_root)
+    try:
+        await storage.acheck()
+    except StorageError as exc:
+        log.error("files at %s (%s) cannot be used yet: %s", storage.location, storage.kind, exc.detail)
+    else:
+        log.info("files at %s (%s)", storage.location, storage.kind)
+    return storage
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -103,7 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await wait_for_database(engine)
     await migrate(engine)
     await _bootstrap_key(engine, settings)
-    settings.files_root.mkdir(parents=True, exist_ok=True)
+    app.state.storage = await _open_storage(settings)
     app.state.engine = engine
     keys_on = settings.auth_mode == "keys"
     app.state.authenticator = Authenticator(

@@ -14,9 +14,11 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.kit.contract import CAPABILITIES, Capability
+from workers.kit.storage import StorageConfigError, parse_files_url
 
 Role = Literal["all", "api", "runner"]
 AuthMode = Literal["keys", "off"]
+FilesDownload = Literal["stream", "redirect"]
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _DB_SCHEMES = ("sqlite+aiosqlite", "postgresql+psycopg")
 
@@ -31,6 +33,15 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MODALINE_DATABASE_URL", "DATABASE_URL"),
     )
     files_root: Path = Path("./data/files")
+    files_url: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix: files on object storage (AWS_* variables); unset: files_root",
+    )
+    files_download: FilesDownload = Field(
+        default="stream",
+        description="Object storage only: stream downloads through the gateway, or redirect to a presigned URL",
+    )
+    files_presign_seconds: int = Field(default=300, ge=10, le=7 * 86_400)
     role: Role = "all"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("PORT", "MODALINE_PORT"))
@@ -94,6 +105,17 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("files_url")
+    @classmethod
+    def _files_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            parse_files_url(value)
+        except StorageConfigError as exc:
+            raise ValueError(exc.detail) from None
+        return value.strip()
+
     @field_validator("signing_key", "bootstrap_admin_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -114,6 +136,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most half of lease_seconds "
                 f"({self.lease_seconds}), or a live runner would lose its jobs"
+            )
+        if self.files_download == "redirect" and self.files_url is None:
+            raise ValueError(
+                "MODALINE_FILES_DOWNLOAD=redirect needs object storage (MODALINE_FILES_URL=s3://…): "
+                "a directory has no presigned URLs"
             )
         if self.retry_cap_seconds < self.retry_base_seconds:
             raise ValueError("retry_cap_seconds must not be below retry_base_seconds")

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import NotFoundError
+from gateway.files import FileStorage
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
 from gateway.pipelines import PipelineRegistry, PipelineSpec
@@ -44,6 +45,10 @@ async def _metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+async def _storage(request: Request) -> FileStorage:
+    return request.app.state.storage
+
+
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RegistryDep = Annotated[PipelineRegistry, Depends(_registry)]
@@ -51,6 +56,7 @@ RunnerDep = Annotated[Runner | None, Depends(_runner)]
 NotifierDep = Annotated[Notifier, Depends(_notifier)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 BatcherDep = Annotated[InsertBatcher, Depends(_batcher)]
+StorageDep = Annotated[FileStorage, Depends(_storage)]
 
 
 def pipeline_named(registry: PipelineRegistry, name: str) -> PipelineSpec:

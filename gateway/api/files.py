@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request, Response
+from starlette.responses import RedirectResponse
 
-from gateway.api.deps import EngineDep, SettingsDep
+from gateway.api.deps import EngineDep, SettingsDep, StorageDep
 from gateway.api.problems import problems
 from gateway.api.security import AUTH_PROBLEMS, FilesWrite, principal_for, sign_file_urls
 from gateway.errors import ForbiddenError, InvalidInputError, NotFoundError
-from gateway.files import SUPPORTED, FileRule, delete_stored, file_response, receive_multipart, resolve_under
+from gateway.files import (
+    SUPPORTED,
+    FileRule,
+    FileStorage,
+    InvalidKey,
+    ObjectNotFound,
+    delete_stored,
+    receive_multipart,
+    stored_file_response,
+)
+from gateway.settings import Settings
 from gateway.store.files import add_file, get_file
 from gateway.store.models import FilePublic
 from gateway.store.render import file_public
@@ -86,12 +98,17 @@ _DOWNLOAD_HEADERS = {
     | AUTH_PROBLEMS,
 )
 async def upload_file(
-    request: Request, response: Response, principal: FilesWrite, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    response: Response,
+    principal: FilesWrite,
+    engine: EngineDep,
+    settings: SettingsDep,
+    storage: StorageDep,
 ) -> Any:
     """Store an image or audio file (multipart field ``file``) to use as a job input by its id."""
     form = await receive_multipart(
         request,
-        files_root=settings.files_root,
+        storage=storage,
         max_bytes=settings.max_upload_bytes,
         file_rules={"file": FileRule()},
         max_fields=MAX_PARTS,
@@ -115,7 +132,7 @@ async def upload_file(
             original_name=stored.original_name,
         )
     except BaseException:
-        delete_stored(settings.files_root, stored)
+        await delete_stored(storage, stored)
         raise
     response.headers["Location"] = f"/v1/files/{stored.id}"
     public = file_public(stored)
@@ -140,12 +157,19 @@ async def upload_file(
             },
             "content": dict.fromkeys(MEDIA_TYPES, _BINARY),
         },
+        307: {
+            "description": "Only with object storage and `MODALINE_FILES_DOWNLOAD=redirect`: the file is at "
+            "`Location`, a presigned URL of the bucket valid for a few minutes (made after the access check)",
+            "headers": {"Location": {"description": "The presigned URL", "schema": {"type": "string"}}},
+        },
         **problems(
             404,
             416,
             422,
-            s404="no file has this id, or its bytes are gone from the files volume",
+            503,
+            s404="no file has this id, or its bytes are gone from the file storage",
             s416="the range starts past the end of the file",
+            s503="the file storage failed or refused the gateway's credentials",
         ),
         **AUTH_PROBLEMS,
         403: {
@@ -159,6 +183,7 @@ async def get_file_bytes(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
+    storage: StorageDep,
     range: Annotated[str | None, Header()] = None,
     expires: Annotated[int | None, Query(ge=0, le=2**40, description="Of a signed URL")] = None,
     signature: Annotated[
@@ -176,18 +201,34 @@ async def get_file_bytes(
         owner = (await principal_for(request, "jobs:read")).tenant_id
     row = await get_file(engine, tenant_id=owner, file_id=file_id)
     try:
-        path = resolve_under(settings.files_root, row.path)
-        return file_response(
-            path,
+        if settings.files_download == "redirect":
+            return await _presigned_redirect(storage, row.path, settings)
+        return await stored_file_response(
+            storage,
+            row.path,
             content_type=row.content_type,
             range_header=range,
             etag=row.sha256,
             download_name=row.original_name,
         )
-    except (FileNotFoundError, ValueError):
+    except (ObjectNotFound, InvalidKey):
         raise NotFoundError(
-            f"file {file_id} is registered but its bytes are gone from the files volume"
+            f"file {file_id} is registered but its bytes are gone from the file storage"
         ) from None
+
+
+async def _presigned_redirect(storage: FileStorage, key: str, settings: Settings) -> Response:
+    """307 to a short-lived presigned URL of the object; the caller's access was checked before this."""
+    if await storage.astat(key) is None:  # a clear 404 problem here rather than the bucket's XML later
+        raise ObjectNotFound(key)
+    url = await anyio.to_thread.run_sync(
+        lambda: storage.presign_get(key, seconds=settings.files_presign_seconds)
+    )
+    if url is None:  # a directory has no presigned URLs (the settings refuse that combination)
+        raise RuntimeError("MODALINE_FILES_DOWNLOAD=redirect with a storage that cannot presign")
+    return RedirectResponse(
+        url, status_code=307, headers={"cache-control": "no-store", "referrer-policy": "no-referrer"}
+    )
 
 
 def _check_signature(request: Request, file_id: str, expires: int | None, signature: str | None) -> None:

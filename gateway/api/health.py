@@ -9,9 +9,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from gateway.api.deps import EngineDep, MetricsDep, RunnerDep, SettingsDep
+from gateway.api.deps import EngineDep, MetricsDep, RunnerDep, SettingsDep, StorageDep
 from gateway.api.problems import problem_response, problems
 from gateway.api.security import MetricsRead
+from gateway.files import StorageError
 from gateway.store.jobs import job_counts
 
 router = APIRouter(tags=["health"])
@@ -25,6 +26,7 @@ class Ready(BaseModel):
     status: str
     database: str
     runner: str
+    files: str = Field(description="Where file bytes live: directory or s3 (checked on every call)")
     auth: str = Field(description="keys, off, or 'off (exposed)': off on a non-loopback address")
 
 
@@ -35,8 +37,8 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=Ready, name="readyz", responses=problems(503))
-async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep) -> Any:
-    """200 when the database answers and, in a process that runs jobs, the runner is alive."""
+async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep, storage: StorageDep) -> Any:
+    """200 when the database and the file storage answer and, in a process that runs jobs, the runner is alive."""
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -47,8 +49,12 @@ async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep) ->
         if runner is None or not runner.alive:
             return problem_response(503, "Not ready", "the job runner is not running")
         runner_state = "alive"
+    try:
+        await storage.acheck()
+    except StorageError as exc:
+        return problem_response(503, "Not ready", f"file storage ({storage.kind}): {exc.detail}")
     auth = settings.auth_mode if settings.auth_mode == "keys" or settings.loopback_only else "off (exposed)"
-    return {"status": "ready", "database": "ok", "runner": runner_state, "auth": auth}
+    return {"status": "ready", "database": "ok", "runner": runner_state, "files": storage.kind, "auth": auth}
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from gateway.api.deps import BatcherDep, EngineDep, RegistryDep, RunnerDep, SettingsDep
+from gateway.api.deps import BatcherDep, EngineDep, RegistryDep, RunnerDep, SettingsDep, StorageDep
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES, ONE_PART
 from gateway.api.problems import problems
 from gateway.api.security import AUTH_PROBLEMS, JobsRead, JobsWrite, signed_job
@@ -89,6 +89,7 @@ async def create_job(
     settings: SettingsDep,
     registry: RegistryDep,
     batcher: BatcherDep,
+    storage: StorageDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobPublic:
     """Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job."""
@@ -96,7 +97,12 @@ async def create_job(
     await limiter.check(principal, "submits_per_minute")
     await limiter.check(principal, "jobs_per_day")
     submission = await parse_submission(
-        request, tenant_id=principal.tenant_id, engine=engine, settings=settings, registry=registry
+        request,
+        tenant_id=principal.tenant_id,
+        engine=engine,
+        settings=settings,
+        storage=storage,
+        registry=registry,
     )
     new = store.NewJob(
         tenant_id=principal.tenant_id,
@@ -111,11 +117,11 @@ async def create_job(
         )
     except BaseException:
         for stored in submission.uploads:
-            delete_stored(settings.files_root, stored)
+            await delete_stored(storage, stored)
         raise
     if not created:
         for stored in submission.uploads:  # a replay: the first request's files are the job's
-            delete_stored(settings.files_root, stored)
+            await delete_stored(storage, stored)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return signed_job(job, request)
 

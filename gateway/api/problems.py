@@ -1,8 +1,8 @@
 """The one place where errors become application/problem+json (RFC 9457) responses.
 
-Domain errors (``gateway.errors``), the pipelines' input errors, the files package's upload errors,
-FastAPI's request validation and Starlette's HTTP errors (404, 405…) all end here; anything else is a
-500 problem that hides internals.
+Domain errors (``gateway.errors``), the pipelines' input errors, the files package's upload and storage
+errors, FastAPI's request validation and Starlette's HTTP errors (404, 405…) all end here; anything else
+is a 500 problem that hides internals.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from gateway.errors import GatewayError, InvalidInputError
-from gateway.files import UploadError
+from gateway.files import InvalidKey, ObjectNotFound, StorageError, UploadError
 from gateway.pipelines import InputValidationError
 from workers.kit.contract import PROBLEM_CONTENT_TYPE
 
@@ -62,6 +62,20 @@ async def _upload_error(_: Request, exc: Exception) -> JSONResponse:
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else []
     extra: dict[str, Any] = {"errors": errors} if errors else {}
     return problem_response(exc.status, exc.title, exc.detail, **extra)
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """A storage failure that reached the edge: 404 for a missing file, else 503 saying why (no secret)."""
+    assert isinstance(exc, StorageError)
+    if isinstance(exc, ObjectNotFound | InvalidKey):
+        return problem_response(404, "Not found", "the file's bytes are gone from the file storage")
+    log.error(
+        "file storage failed on %s %s: %s (%s)", request.method, request.url.path, exc.detail, exc.__cause__
+    )
+    headers = {"Retry-After": "5"} if exc.retryable else None
+    return problem_response(
+        503, "File storage unavailable", exc.detail, headers=headers, retryable=exc.retryable
+    )
 
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
@@ -112,6 +126,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(InputValidationError, _input_error)
     app.add_exception_handler(UploadError, _upload_error)
+    app.add_exception_handler(StorageError, _storage_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

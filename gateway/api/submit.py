@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES
 from gateway.api.problems import validation_errors
 from gateway.errors import InvalidInputError, PayloadTooLargeError
-from gateway.files import MultipartForm, StoredFile, delete_stored, receive_multipart
+from gateway.files import FileStorage, MultipartForm, StoredFile, delete_stored, receive_multipart
 from gateway.pipelines import PipelineRegistry, PipelineSpec, validate_job_inputs
 from gateway.settings import Settings
 from gateway.store.files import get_files
@@ -132,11 +132,13 @@ async def _resolve_file_ids(
     return {row.path: file_public(row) for row in rows.values()}
 
 
-async def parse_multipart(request: Request, *, settings: Settings, registry: PipelineRegistry) -> Submission:
+async def parse_multipart(
+    request: Request, *, settings: Settings, storage: FileStorage, registry: PipelineRegistry
+) -> Submission:
     """A ``pipeline`` field and one field per input; image/audio inputs as file parts."""
     form = await receive_multipart(
         request,
-        files_root=settings.files_root,
+        storage=storage,
         max_bytes=settings.max_upload_bytes,
         max_fields=MAX_PARTS,
         max_field_bytes=MAX_TEXT_BYTES,
@@ -146,7 +148,7 @@ async def parse_multipart(request: Request, *, settings: Settings, registry: Pip
         return _submission_from_form(form, registry, uploads)
     except BaseException:
         for stored in uploads:
-            delete_stored(settings.files_root, stored)
+            await delete_stored(storage, stored)
         raise
 
 
@@ -191,10 +193,11 @@ async def parse_submission(
     tenant_id: str,
     engine: AsyncEngine,
     settings: Settings,
+    storage: FileStorage,
     registry: PipelineRegistry,
 ) -> Submission:
     """Dispatch on Content-Type: multipart/form-data or JSON."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        return await parse_multipart(request, settings=settings, registry=registry)
+        return await parse_multipart(request, settings=settings, storage=storage, registry=registry)
     return await parse_json(request, tenant_id=tenant_id, engine=engine, registry=registry)

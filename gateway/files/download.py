@@ -1,4 +1,9 @@
-"""Serve a stored file with HTTP range support (RFC 9110 §14), streamed from disk in chunks.
+"""Serve a stored file with HTTP range support (RFC 9110 §14), streamed in chunks from the storage.
+
+The gateway streams every download itself, from a directory or from object storage alike (one ranged GET
+to the bucket per request, after a HEAD for the size): ``Range`` works the same everywhere, the answer keeps
+the gateway's own headers, and the bucket need not be reachable from the caller. An operator may instead
+send object-storage downloads to a presigned URL (``MODALINE_FILES_DOWNLOAD=redirect``; the route decides).
 
 - No ``Range`` (or one this module ignores) → ``200`` with the whole file.
 - One satisfiable range (``bytes=a-b``, open ``bytes=a-``, suffix ``bytes=-n``) → ``206`` + ``Content-Range``.
@@ -10,16 +15,14 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
-import anyio
 from starlette.responses import Response, StreamingResponse
 
-CHUNK_BYTES = 256 * 1024
+from workers.kit.storage import CHUNK_BYTES, FileStorage, ObjectNotFound
+
+__all__ = ["CHUNK_BYTES", "ByteRange", "RangeNotSatisfiable", "parse_range", "stored_file_response"]
 
 
 @dataclass(frozen=True)
@@ -68,36 +71,30 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, end)
 
 
-async def _read_chunks(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
-    async with await anyio.open_file(path, "rb") as handle:
-        await handle.seek(start)
-        remaining = length
-        while remaining > 0:
-            chunk = await handle.read(min(CHUNK_BYTES, remaining))
-            if not chunk:
-                break  # the file shrank under us; the client sees a short body
-            remaining -= len(chunk)
-            yield chunk
-
-
 def _content_disposition(name: str) -> str:
     ascii_name = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in name) or "download"
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def file_response(
-    path: Path,
+async def stored_file_response(
+    storage: FileStorage,
+    key: str,
     *,
     content_type: str,
     range_header: str | None,
     etag: str | None = None,
     download_name: str | None = None,
 ) -> Response:
-    """A response for ``path``: 200 whole, 206 one range, or 416 (see the module docstring).
+    """A response for the file at ``key``: 200 whole, 206 one range, or 416 (see the module docstring).
 
-    Raises ``FileNotFoundError`` if ``path`` is missing (the caller maps it to 404).
+    The file is opened (the GET sent) before the response is made, so a missing file raises
+    :class:`~workers.kit.storage.ObjectNotFound` (a ``FileNotFoundError``; the caller maps it to 404), and
+    a bad key ``InvalidKey`` (a ``ValueError``); storage failures raise their ``StorageError``.
     """
-    size = os.stat(path).st_size
+    info = await storage.astat(key)
+    if info is None:
+        raise ObjectNotFound(key)
+    size = info.size
     headers = {"accept-ranges": "bytes", "x-content-type-options": "nosniff"}
     if etag is not None:
         headers["etag"] = etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
@@ -109,12 +106,11 @@ def file_response(
         return _unsatisfiable(size, range_header or "", headers)
     if wanted is None:
         headers["content-length"] = str(size)
-        return StreamingResponse(
-            _read_chunks(path, 0, size), status_code=200, media_type=content_type, headers=headers
-        )
+        body = await storage.aread_chunks(key, start=0, length=size)
+        return StreamingResponse(body, status_code=200, media_type=content_type, headers=headers)
     headers["content-length"] = str(wanted.length)
     headers["content-range"] = f"bytes {wanted.start}-{wanted.end}/{size}"
-    body = _read_chunks(path, wanted.start, wanted.length)
+    body = await storage.aread_chunks(key, start=wanted.start, length=wanted.length)
     return StreamingResponse(body, status_code=206, media_type=content_type, headers=headers)
 
 

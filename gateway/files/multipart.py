@@ -4,15 +4,15 @@ python-multipart's push parser calls synchronous callbacks; they only queue even
 handled asynchronously after each chunk (the pattern Starlette's own form parser uses). File parts
 go through the same :class:`~gateway.files.spool.Spool` as :func:`~gateway.files.spool.store_stream`,
 so no file is ever held whole in memory. On any error every file already stored for the request is
-deleted before the error propagates.
+deleted (shielded from cancellation) before the error propagates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -21,6 +21,7 @@ from gateway.files.errors import UploadError, malformed, too_large
 from gateway.files.policy import TypeRule
 from gateway.files.sniff import FileKind
 from gateway.files.spool import Spool, StoredFile, delete_stored
+from workers.kit.storage import FileStorage
 
 _MAX_HEADER_BYTES = 8192
 
@@ -36,7 +37,7 @@ class FileRule:
 
 @dataclass
 class MultipartForm:
-    """The parsed form: text fields as ``str`` and file fields already stored under the files root."""
+    """The parsed form: text fields as ``str`` and file fields already stored."""
 
     fields: dict[str, str] = field(default_factory=dict)
     files: dict[str, StoredFile] = field(default_factory=dict)
@@ -59,7 +60,7 @@ class _FormReader:
     def __init__(
         self,
         *,
-        files_root: Path,
+        storage: FileStorage,
         max_bytes: int,
         file_rules: Mapping[str, FileRule] | None,
         max_fields: int,
@@ -67,7 +68,7 @@ class _FormReader:
     ) -> None:
         self.form = MultipartForm()
         self.finished = False
-        self._root = files_root
+        self._storage = storage
         self._max_bytes = max_bytes
         self._rules = file_rules
         self._max_fields = max_fields
@@ -159,7 +160,7 @@ class _FormReader:
         )
         original = _decode(filename) if filename is not None else None
         part.unselected = filename == b""
-        part.spool = Spool(self._root, max_bytes=limit, rule=type_rule, original_name=original)
+        part.spool = Spool(self._storage, max_bytes=limit, rule=type_rule, original_name=original)
         await part.spool.open()
 
     async def data(self, chunk: bytes) -> None:
@@ -187,12 +188,13 @@ class _FormReader:
             spool.discard()  # removes the temp file if publishing failed; a no-op after success
         self.form.files[part.name] = stored
 
-    def cleanup(self) -> None:
+    async def cleanup(self) -> None:
         """Forget everything stored so far: the in-flight temp file and every published file."""
         if self._part.spool is not None:
             self._part.spool.discard()
-        for stored in self.form.files.values():
-            delete_stored(self._root, stored)
+        with anyio.CancelScope(shield=True):
+            for stored in self.form.files.values():
+                await delete_stored(self._storage, stored)
         self.form.files.clear()
 
     def _refuse_duplicate(self, name: str) -> None:
@@ -234,22 +236,22 @@ def _boundary(request: Request) -> bytes:
 async def receive_multipart(
     request: Request,
     *,
-    files_root: Path,
+    storage: FileStorage,
     max_bytes: int,
     file_rules: Mapping[str, FileRule] | None = None,
     max_fields: int = 64,
     max_field_bytes: int = 1_000_000,
 ) -> MultipartForm:
-    """Stream-parse ``request``'s multipart body, storing files under ``files_root/uploads``.
+    """Stream-parse ``request``'s multipart body, storing files as ``uploads/<id>`` of ``storage``.
 
     A part is a file when it carries a ``filename`` or its name is in ``file_rules``; when
     ``file_rules`` is given, a file in any other field is refused (422). Each file is limited to
     ``max_bytes`` (or its rule's smaller ``max_bytes``), each text field to ``max_field_bytes``, the
     number of parts to ``max_fields`` (413). Errors are :class:`UploadError` (400 malformed, 413,
-    415 non-multipart or bad type, 422); on any error no file of this request is left on disk.
+    415 non-multipart or bad type, 422); on any error no file of this request is left stored.
     """
     reader = _FormReader(
-        files_root=files_root,
+        storage=storage,
         max_bytes=max_bytes,
         file_rules=file_rules,
         max_fields=max_fields,
@@ -258,7 +260,7 @@ async def receive_multipart(
     try:
         await _pump(request, _boundary(request), reader)
     except BaseException:
-        reader.cleanup()
+        await reader.cleanup()
         raise
     return reader.form
 

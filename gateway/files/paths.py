@@ -1,14 +1,16 @@
-"""Safe paths on the shared files volume: ids, the uploads layout, joins that cannot escape the root."""
+"""Safe paths of stored files: ids, the uploads layout, joins that cannot escape the root."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import unicodedata
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from workers.kit.storage import TMP_DIR, DirectoryStorage
+
+__all__ = ["TMP_DIR", "UPLOADS_DIR", "new_file_id", "resolve_under", "sanitise_name", "upload_path"]
 
 UPLOADS_DIR = "uploads"
-TMP_DIR = ".tmp"
 _MAX_NAME_CHARS = 200
 
 
@@ -25,21 +27,10 @@ def upload_path(file_id: str) -> str:
 def resolve_under(files_root: Path, relative: str) -> Path:
     """Join ``relative`` onto ``files_root`` and return the resolved path, refusing any escape.
 
-    Raises ``ValueError`` for an empty path, an absolute path, a NUL byte, a backslash, any ``..``
-    component, or a path that leaves the root through a symlink.
+    Raises ``ValueError`` (``InvalidKey``) for an empty path, an absolute path, a NUL byte, a backslash, any
+    ``..`` component, or a path that leaves the root through a symlink: the directory storage's own rules.
     """
-    if not relative or "\x00" in relative or "\\" in relative:
-        raise ValueError(f"invalid file path {relative!r}")
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or os.path.isabs(relative):
-        raise ValueError(f"file path {relative!r} must be relative to the files root")
-    if ".." in pure.parts:
-        raise ValueError(f"file path {relative!r} must not contain '..'")
-    root = files_root.resolve()
-    target = (root / pure).resolve()
-    if not target.is_relative_to(root) or target == root:
-        raise ValueError(f"file path {relative!r} escapes the files root")
-    return target
+    return DirectoryStorage(files_root).path_of(relative)
 
 
 def sanitise_name(name: str | None) -> str | None:

@@ -1,8 +1,10 @@
-"""Stream one upload to disk: temp file, running hash, size limit, early sniff, atomic publish.
+"""Stream one upload to a local temp file (running hash, size limit, early sniff), then publish it atomically.
 
 Bytes are buffered up to :data:`FLUSH_BYTES` and written (and hashed) in a worker thread, so memory
-stays flat whatever the file size and a slow shared volume never blocks the event loop. On any
-failure, cancellation included, the temp file is removed and nothing is left under the files root.
+stays flat whatever the file size and a slow shared volume never blocks the event loop. The temp file lives
+in the storage's scratch directory: ``<files root>/.tmp`` for a directory (publishing is one rename), the
+local temp directory for object storage (publishing is one PUT, multipart when large, then the temp file
+goes). On any failure, cancellation included, the temp file is removed and nothing is stored.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import anyio
 import anyio.to_thread
 from PIL import Image, UnidentifiedImageError
 
 from gateway.files.errors import UploadError, too_large
-from gateway.files.paths import TMP_DIR, new_file_id, sanitise_name, upload_path
+from gateway.files.paths import new_file_id, sanitise_name, upload_path
 from gateway.files.policy import TypeRule
 from gateway.files.sniff import SNIFF_BYTES, FileKind, Sniffed
+from workers.kit.storage import FileStorage
 
 #: Bytes gathered in memory before one write+hash in a thread.
 FLUSH_BYTES = 1 << 20
@@ -42,13 +46,15 @@ class StoredFile:
 class Spool:
     """One upload in progress. Use as ``async with Spool(...) as spool``; call :meth:`publish` last."""
 
-    def __init__(self, files_root: Path, *, max_bytes: int, rule: TypeRule, original_name: str | None = None):
-        self._root = files_root
+    def __init__(
+        self, storage: FileStorage, *, max_bytes: int, rule: TypeRule, original_name: str | None = None
+    ) -> None:
+        self._storage = storage
         self._max = max_bytes
         self._rule = rule
         self._name = sanitise_name(original_name)
         self._id = new_file_id()
-        self._tmp = files_root / TMP_DIR / f"{self._id}.part"
+        self._tmp = storage.scratch_dir / f"{self._id}.part"
         self._fd: int | None = None
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
@@ -86,11 +92,17 @@ class Spool:
             await self._flush()
 
     async def publish(self) -> StoredFile:
-        """Check the whole file, fsync it and rename it atomically into ``uploads/<id>``."""
+        """Check the whole file, fsync it and publish it atomically as ``uploads/<id>``."""
         sniffed = self._sniffed or self._rule.check(bytes(self._head))
         await self._flush()
-        final = self._root / upload_path(self._id)
-        await anyio.to_thread.run_sync(self._finish, sniffed, final)
+        await anyio.to_thread.run_sync(self._finish, sniffed)
+        await self._storage.aput_file(
+            upload_path(self._id),
+            self._tmp,
+            content_type=sniffed.content_type,
+            download_name=self._name,
+            move=True,
+        )
         return StoredFile(
             id=self._id,
             path=upload_path(self._id),
@@ -109,7 +121,7 @@ class Spool:
         self._tmp.unlink(missing_ok=True)
 
     async def open(self) -> None:
-        """Create the temp file under ``<files root>/.tmp`` (pair with :meth:`discard` if not using ``async with``)."""
+        """Create the temp file in the storage's scratch directory (pair with :meth:`discard` if not using ``async with``)."""
         await anyio.to_thread.run_sync(self._open)
 
     def _open(self) -> None:
@@ -130,16 +142,13 @@ class Spool:
         while view:
             view = view[os.write(self._fd, view) :]
 
-    def _finish(self, sniffed: Sniffed, final: Path) -> None:
+    def _finish(self, sniffed: Sniffed) -> None:
         assert self._fd is not None, "spool used outside its context"
         os.fsync(self._fd)
         os.close(self._fd)
         self._fd = None
         if sniffed.kind == "image":
             _check_image(self._tmp, sniffed, self._rule.field)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._tmp, final)
-        _fsync_dir(final.parent)
 
 
 def _check_image(path: Path, sniffed: Sniffed, field: str | None) -> None:
@@ -162,24 +171,10 @@ def _check_image(path: Path, sniffed: Sniffed, field: str | None) -> None:
         raise UploadError(422, "Corrupt file", "The image has no pixels.", field=field)
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (best effort: some filesystems refuse to fsync a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 async def store_stream(
     chunks: AsyncIterable[bytes],
     *,
-    files_root: Path,
+    storage: FileStorage,
     max_bytes: int,
     expect_kind: FileKind | None = None,
     declared_type: str | None = None,
@@ -187,19 +182,23 @@ async def store_stream(
     original_name: str | None = None,
     field: str | None = None,
 ) -> StoredFile:
-    """Stream ``chunks`` into ``uploads/<new id>`` under ``files_root`` and describe the result.
+    """Stream ``chunks`` into ``uploads/<new id>`` of ``storage`` and describe the result.
 
     Raises :class:`UploadError`: 413 as soon as more than ``max_bytes`` arrive (reading stops there),
     415 for an unrecognised or unaccepted format, 422 for an empty, corrupt or mislabelled file. On
-    any error nothing is left on disk.
+    any error nothing is stored and no temp file is left.
     """
     rule = TypeRule(expect_kind=expect_kind, declared_type=declared_type, accept=accept, field=field)
-    async with Spool(files_root, max_bytes=max_bytes, rule=rule, original_name=original_name) as spool:
+    async with Spool(storage, max_bytes=max_bytes, rule=rule, original_name=original_name) as spool:
         async for chunk in chunks:
             await spool.write(chunk)
         return await spool.publish()
 
 
-def delete_stored(files_root: Path, stored: StoredFile) -> None:
-    """Remove a published upload (e.g. when the caller's database insert failed)."""
-    (files_root / stored.path).unlink(missing_ok=True)
+async def delete_stored(storage: FileStorage, stored: StoredFile) -> None:
+    """Remove a published upload (e.g. when the caller's database insert failed).
+
+    Shielded from cancellation: it runs in ``except`` blocks, often because the request was cancelled.
+    """
+    with anyio.CancelScope(shield=True):
+        await storage.adelete(stored.path)

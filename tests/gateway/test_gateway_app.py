@@ -60,7 +60,13 @@ async def test_openapi_has_stable_operation_ids(gateway):
 async def test_health_ready_and_metrics(gateway):
     assert (await gateway.get("/healthz")).json() == {"status": "ok"}
     ready = (await gateway.get("/readyz")).json()
-    assert ready == {"status": "ready", "database": "ok", "runner": "alive", "auth": "off"}
+    assert ready == {
+        "status": "ready",
+        "database": "ok",
+        "runner": "alive",
+        "files": "directory",
+        "auth": "off",
+    }
     await wait_for_job(gateway, (await submit(gateway, "chain", text="x"))["id"])
     text = (await gateway.get("/metrics")).text
     assert 'modaline_jobs{status="succeeded"} 1.0' in text

@@ -28,9 +28,7 @@ def prepare_inputs(
     return prepared
 
 
-def _prepare_one(
-    name: str, value: Any, spec: FieldSpec, *, files: RunFiles, settings: WorkerSettings
-) -> Any:
+def _prepare_one(name: str, value: Any, spec: FieldSpec, *, files: RunFiles, settings: WorkerSettings) -> Any:
     if spec.type == "image":
         _, path = files.open_ref(value, name=name, max_bytes=settings.max_input_bytes)
         return load_image(path, name=name, max_pixels=settings.max_image_pixels)

@@ -25,10 +25,10 @@ from workers.kit.contract import (
 )
 from workers.kit.errors import Misconfigured, NotReady, Overloaded, RunTimeout, WorkerError
 from workers.kit.files import FileStore
-from workers.kit.storage import StorageError, open_storage
 from workers.kit.inputs import prepare_inputs, prepare_options
 from workers.kit.metrics import WorkerMetrics
 from workers.kit.settings import WorkerSettings
+from workers.kit.storage import StorageError, open_storage
 
 log = logging.getLogger("modaline.worker")
 
@@ -86,7 +86,9 @@ class WorkerRuntime:
             storage.check()
         except StorageError as exc:
             if exc.retryable:
-                log.warning("files at %s not reachable yet: %s (%s)", storage.location, exc.detail, exc.__cause__)
+                log.warning(
+                    "files at %s not reachable yet: %s (%s)", storage.location, exc.detail, exc.__cause__
+                )
                 return
             raise Misconfigured(f"files ({storage.kind}): {exc.detail}") from exc
         log.info("files at %s (%s)", storage.location, storage.kind)

@@ -1,15 +1,18 @@
-"""Shared fixtures for gateway.files tests: a files root and real sample files of every format."""
+"""Shared fixtures for gateway.files tests: the storage (a directory, and a bucket on a real moto S3 server:
+every storage test runs on both), and real sample files of every format."""
 
 from __future__ import annotations
 
 import io
 import struct
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from workers.kit.storage import DirectoryStorage, FileStorage, open_storage
 from workers.kit.testing import wav_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -27,14 +30,39 @@ def files_root(tmp_path: Path) -> Path:
     return root
 
 
-def _leftovers(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+@pytest.fixture(params=["directory", "s3"])
+def storage(
+    request: pytest.FixtureRequest, files_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> FileStorage:
+    """The files root as a directory, then as a fresh bucket on moto (its scratch directory under tmp_path)."""
+    if request.param == "directory":
+        return DirectoryStorage(files_root)
+    env = request.getfixturevalue("s3_env")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    return open_storage(env["MODALINE_FILES_URL"], files_root)
+
+
+def _files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
 @pytest.fixture
-def leftovers(files_root: Path) -> Callable[[], list[str]]:
-    """``leftovers()`` → every regular file under the files root (uploads and temp files alike)."""
-    return lambda: _leftovers(files_root)
+def leftovers(storage: FileStorage, files_root: Path) -> Callable[[], list[str]]:
+    """``leftovers()`` → every stored file and every temp file left behind (uploads and temp files alike)."""
+
+    def found() -> list[str]:
+        if isinstance(storage, DirectoryStorage):
+            return _files_under(files_root)
+        objects = [*storage.list_keys("uploads"), *storage.list_keys("jobs")]
+        return sorted(objects) + [f"scratch:{name}" for name in _files_under(storage.scratch_dir)]
+
+    return found
+
+
+@pytest.fixture
+def stored_bytes(storage: FileStorage) -> Callable[[str], bytes]:
+    """``stored_bytes(key)`` → the whole stored file, read back through the storage."""
+    return lambda key: b"".join(storage.read_chunks(key))
 
 
 def image_bytes(fmt: str, size: tuple[int, int] = (8, 6)) -> bytes:

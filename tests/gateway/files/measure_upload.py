@@ -30,12 +30,14 @@ def serve(port: int, root: Path) -> None:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from gateway.files import FileRule, UploadError, receive_multipart
+    from gateway.files import FileRule, UploadError, open_storage, receive_multipart
+
+    storage = open_storage(None, root)
 
     async def upload(request: Request) -> JSONResponse:
         try:
             form = await receive_multipart(
-                request, files_root=root, max_bytes=1 << 31, file_rules={"audio": FileRule(kind="audio")}
+                request, storage=storage, max_bytes=1 << 31, file_rules={"audio": FileRule(kind="audio")}
             )
         except UploadError as exc:
             return JSONResponse(exc.problem(), status_code=exc.status)

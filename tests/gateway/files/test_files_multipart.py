@@ -1,10 +1,10 @@
-"""receive_multipart through a real Starlette app: fields, files, limits, malformed bodies, cleanup."""
+"""receive_multipart through a real Starlette app: fields, files, limits, malformed bodies, cleanup; on a
+directory and on a bucket of a real S3 server alike (the ``storage`` fixture)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.files import FileRule, UploadError, receive_multipart
+from gateway.files import FileRule, FileStorage, UploadError, receive_multipart
 
 pytestmark = pytest.mark.anyio
 
@@ -24,12 +24,10 @@ RULES = {
 }
 
 
-def make_app(files_root: Path, **options: Any) -> Starlette:
+def make_app(storage: FileStorage, **options: Any) -> Starlette:
     async def upload(request: Request) -> JSONResponse:
         try:
-            form = await receive_multipart(
-                request, files_root=files_root, **{"max_bytes": 200_000, **options}
-            )
+            form = await receive_multipart(request, storage=storage, **{"max_bytes": 200_000, **options})
         except UploadError as exc:
             return JSONResponse(exc.problem(), status_code=exc.status, media_type="application/problem+json")
         files = {name: vars(stored) for name, stored in form.files.items()}
@@ -39,9 +37,9 @@ def make_app(files_root: Path, **options: Any) -> Starlette:
 
 
 @pytest.fixture
-def client_for(files_root: Path) -> Callable[..., httpx.AsyncClient]:
+def client_for(storage: FileStorage) -> Callable[..., httpx.AsyncClient]:
     def build(**options: Any) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=make_app(files_root, **options))
+        transport = httpx.ASGITransport(app=make_app(storage, **options))
         return httpx.AsyncClient(transport=transport, base_url="http://test")
 
     return build
@@ -65,7 +63,9 @@ MULTIPART = {"content-type": "multipart/form-data; boundary=b0undary"}
 
 
 async def test_text_fields_and_two_files(
-    client_for: Callable[..., httpx.AsyncClient], files_root: Path, sample: Callable[[str], bytes]
+    client_for: Callable[..., httpx.AsyncClient],
+    stored_bytes: Callable[[str], bytes],
+    sample: Callable[[str], bytes],
 ) -> None:
     png, wav = sample("png"), sample("wav")
     async with client_for(file_rules=RULES) as client:
@@ -88,8 +88,8 @@ async def test_text_fields_and_two_files(
         "audio",
         hashlib.sha256(wav).hexdigest(),
     )
-    assert (files_root / audio["path"]).read_bytes() == wav
-    assert (files_root / image["path"]).read_bytes() == png
+    assert stored_bytes(audio["path"]) == wav
+    assert stored_bytes(image["path"]) == png
 
 
 async def test_without_rules_any_supported_file_is_stored(

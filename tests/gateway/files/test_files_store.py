@@ -1,4 +1,5 @@
-"""store_stream: streamed, hashed, sniffed, atomically published — or refused leaving nothing behind."""
+"""store_stream: streamed, hashed, sniffed, atomically published — or refused leaving nothing behind; on a
+directory and on a bucket of a real S3 server alike (the ``storage`` fixture)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import re
 import struct
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.files import UploadError, store_stream
 from gateway.files.spool import FLUSH_BYTES
+from workers.kit.storage import FileStorage
 
 pytestmark = pytest.mark.anyio
 
@@ -30,18 +31,22 @@ async def from_list(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
 
 @pytest.mark.parametrize("chunk_size", [1, 7, 4096, 10**9])
 async def test_stores_a_png_whatever_the_chunking(
-    files_root: Path, sample: Callable[[str], bytes], chunk_size: int
+    storage: FileStorage,
+    sample: Callable[[str], bytes],
+    stored_bytes: Callable[[str], bytes],
+    leftovers: Callable[[], list[str]],
+    chunk_size: int,
 ) -> None:
     data = sample("png")
     stored = await store_stream(
-        chunked(data, chunk_size), files_root=files_root, max_bytes=10_000, expect_kind="image"
+        chunked(data, chunk_size), storage=storage, max_bytes=10_000, expect_kind="image"
     )
     assert re.fullmatch(r"[0-9a-f]{32}", stored.id)
     assert stored.path == f"uploads/{stored.id}"
-    assert (files_root / stored.path).read_bytes() == data
+    assert stored_bytes(stored.path) == data
     assert (stored.kind, stored.content_type, stored.bytes) == ("image", "image/png", len(data))
     assert stored.sha256 == hashlib.sha256(data).hexdigest()
-    assert list((files_root / ".tmp").iterdir()) == []
+    assert leftovers() == [stored.path]  # no temp file left
 
 
 @pytest.mark.parametrize(
@@ -59,39 +64,42 @@ async def test_stores_a_png_whatever_the_chunking(
     ],
 )
 async def test_every_supported_format_is_stored_with_its_sniffed_type(
-    files_root: Path, sample: Callable[[str], bytes], name: str, content_type: str
+    storage: FileStorage,
+    sample: Callable[[str], bytes],
+    stored_bytes: Callable[[str], bytes],
+    name: str,
+    content_type: str,
 ) -> None:
-    stored = await store_stream(chunked(sample(name)), files_root=files_root, max_bytes=10**6)
+    stored = await store_stream(chunked(sample(name)), storage=storage, max_bytes=10**6)
     assert stored.content_type == content_type
-    assert (files_root / stored.path).read_bytes() == sample(name)
+    assert stored_bytes(stored.path) == sample(name)
 
 
 async def test_large_audio_is_written_in_several_flushes_with_the_right_hash(
-    files_root: Path, make_wav: Callable[..., bytes]
+    storage: FileStorage, make_wav: Callable[..., bytes], stored_bytes: Callable[[str], bytes]
 ) -> None:
     data = make_wav(seconds=3 * FLUSH_BYTES / 32000)  # ~3 MB at 16-bit 16 kHz
     assert len(data) > 2 * FLUSH_BYTES
     stored = await store_stream(
-        chunked(data, 65536), files_root=files_root, max_bytes=len(data), expect_kind="audio"
+        chunked(data, 65536), storage=storage, max_bytes=len(data), expect_kind="audio"
     )
     assert stored.bytes == len(data)
     assert stored.sha256 == hashlib.sha256(data).hexdigest()
-    assert (files_root / stored.path).stat().st_size == len(data)
+    assert storage.stat(stored.path).size == len(data)  # type: ignore[union-attr]
+    assert hashlib.sha256(stored_bytes(stored.path)).hexdigest() == stored.sha256
 
 
 async def test_ids_are_fresh_and_the_client_name_is_only_sanitised_metadata(
-    files_root: Path, sample: Callable[[str], bytes]
+    storage: FileStorage, sample: Callable[[str], bytes]
 ) -> None:
     data = sample("wav")
     first = await store_stream(
-        chunked(data), files_root=files_root, max_bytes=10**6, original_name="../../etc/pass\x00wd.wav"
+        chunked(data), storage=storage, max_bytes=10**6, original_name="../../etc/pass\x00wd.wav"
     )
-    second = await store_stream(
-        chunked(data), files_root=files_root, max_bytes=10**6, original_name="C:\\x\\a.wav"
-    )
+    second = await store_stream(chunked(data), storage=storage, max_bytes=10**6, original_name="C:\\x\\a.wav")
     assert first.id != second.id
     assert (first.original_name, second.original_name) == ("passwd.wav", "a.wav")
-    assert sorted(p.name for p in (files_root / "uploads").iterdir()) == sorted([first.id, second.id])
+    assert sorted(storage.list_keys("uploads")) == sorted([first.path, second.path])
 
 
 @pytest.mark.parametrize(
@@ -107,11 +115,11 @@ async def test_ids_are_fresh_and_the_client_name_is_only_sanitised_metadata(
     ],
 )
 async def test_accepts_compatible_labels(
-    files_root: Path, sample: Callable[[str], bytes], declared: str | None, accept: list[str] | None
+    storage: FileStorage, sample: Callable[[str], bytes], declared: str | None, accept: list[str] | None
 ) -> None:
     stored = await store_stream(
         chunked(sample("wav")),
-        files_root=files_root,
+        storage=storage,
         max_bytes=10**6,
         expect_kind="audio",
         declared_type=declared,
@@ -176,7 +184,7 @@ OTHER = {
 
 @pytest.mark.parametrize(("name", "kwargs", "status", "message"), REFUSALS)
 async def test_refusals_are_clear_and_leave_nothing(
-    files_root: Path,
+    storage: FileStorage,
     sample: Callable[[str], bytes],
     leftovers: Callable[[], list[str]],
     name: str,
@@ -186,7 +194,7 @@ async def test_refusals_are_clear_and_leave_nothing(
 ) -> None:
     data = OTHER[name] if name in OTHER else sample(name)
     with pytest.raises(UploadError) as caught:
-        await store_stream(chunked(data), files_root=files_root, max_bytes=10**6, **kwargs)
+        await store_stream(chunked(data), storage=storage, max_bytes=10**6, **kwargs)
     assert caught.value.status == status
     assert message in caught.value.detail
     assert caught.value.field == kwargs.get("field")
@@ -195,7 +203,7 @@ async def test_refusals_are_clear_and_leave_nothing(
 
 
 async def test_oversize_is_413_stops_reading_and_leaves_nothing(
-    files_root: Path, sample: Callable[[str], bytes], leftovers: Callable[[], list[str]]
+    storage: FileStorage, sample: Callable[[str], bytes], leftovers: Callable[[], list[str]]
 ) -> None:
     pulled = 0
 
@@ -207,39 +215,39 @@ async def test_oversize_is_413_stops_reading_and_leaves_nothing(
             yield b"\x00" * 65536
 
     with pytest.raises(UploadError) as caught:
-        await store_stream(endless(), files_root=files_root, max_bytes=5 * FLUSH_BYTES, field="audio")
+        await store_stream(endless(), storage=storage, max_bytes=5 * FLUSH_BYTES, field="audio")
     assert caught.value.status == 413
     assert caught.value.detail == f"The file in field 'audio' exceeds the limit of {5 * FLUSH_BYTES} bytes."
     assert pulled == 5 * FLUSH_BYTES // 65536  # the chunk that crossed the limit was the last one read
     assert leftovers() == []
 
 
-async def test_exactly_max_bytes_is_accepted(files_root: Path, sample: Callable[[str], bytes]) -> None:
+async def test_exactly_max_bytes_is_accepted(storage: FileStorage, sample: Callable[[str], bytes]) -> None:
     data = sample("flac")
-    stored = await store_stream(chunked(data), files_root=files_root, max_bytes=len(data))
+    stored = await store_stream(chunked(data), storage=storage, max_bytes=len(data))
     assert stored.bytes == len(data)
 
 
 async def test_a_wrong_type_is_refused_before_the_rest_is_read(
-    files_root: Path, sample: Callable[[str], bytes], leftovers: Callable[[], list[str]]
+    storage: FileStorage, sample: Callable[[str], bytes], leftovers: Callable[[], list[str]]
 ) -> None:
     async def png_then_endless() -> AsyncIterator[bytes]:
         yield sample("png") + b"\x00" * 10_000
         raise AssertionError("read past the sniffed head")
 
     with pytest.raises(UploadError) as caught:
-        await store_stream(png_then_endless(), files_root=files_root, max_bytes=10**9, expect_kind="audio")
+        await store_stream(png_then_endless(), storage=storage, max_bytes=10**9, expect_kind="audio")
     assert caught.value.status == 415
     assert leftovers() == []
 
 
 async def test_a_source_failing_midway_leaves_nothing(
-    files_root: Path, sample: Callable[[str], bytes], leftovers: Callable[[], list[str]]
+    storage: FileStorage, sample: Callable[[str], bytes], leftovers: Callable[[], list[str]]
 ) -> None:
     async def broken() -> AsyncIterator[bytes]:
         yield sample("wav")
         raise ConnectionResetError("client went away")
 
     with pytest.raises(ConnectionResetError):
-        await store_stream(broken(), files_root=files_root, max_bytes=10**6)
+        await store_stream(broken(), storage=storage, max_bytes=10**6)
     assert leftovers() == []

@@ -153,7 +153,9 @@ class FileStorage(ABC):
     async def astat(self, key: str) -> ObjectInfo | None:
         return await anyio.to_thread.run_sync(self.stat, key)
 
-    async def aread_chunks(self, key: str, *, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def aread_chunks(
+        self, key: str, *, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
         """Like :meth:`read_chunks`: the file is opened before this returns, then read chunk by chunk."""
         chunks = await anyio.to_thread.run_sync(lambda: self.read_chunks(key, start=start, length=length))
         return _in_threads(chunks)
@@ -186,6 +188,7 @@ class FetchTooLarge(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(f"stopped after {size} bytes")
         self.size = size
+
 
 _DONE = object()
 

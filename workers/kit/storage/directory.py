@@ -73,7 +73,9 @@ class DirectoryStorage(FileStorage):
             raise ObjectNotFound(key) from None
         return _chunks(handle, start, length)
 
-    async def aread_chunks(self, key: str, *, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def aread_chunks(
+        self, key: str, *, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
         path = self.path_of(key)
         try:
             handle = await anyio.open_file(path, "rb")
