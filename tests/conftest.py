@@ -1,9 +1,13 @@
 """Fixtures shared by every Python suite. Keep it small: suites own their fixtures."""
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from s3_server import MotoServer
+
+from workers.kit.storage import DirectoryStorage, FileStorage, open_storage
 
 
 @pytest.fixture
@@ -39,3 +43,16 @@ def s3_env(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture(params=["directory", "s3"])
+def storage(
+    request: pytest.FixtureRequest, files_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> FileStorage:
+    """The suite's ``files_root`` as a directory, then a fresh bucket on moto instead (with the scratch
+    directory under tmp_path): a test taking it runs on both."""
+    if request.param == "directory":
+        return DirectoryStorage(files_root)
+    env = request.getfixturevalue("s3_env")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    return open_storage(env["MODALINE_FILES_URL"], files_root)

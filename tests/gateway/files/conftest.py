@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import io
 import struct
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from workers.kit.storage import DirectoryStorage, FileStorage, open_storage
+from workers.kit.storage import DirectoryStorage, FileStorage
 from workers.kit.testing import wav_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,18 +27,6 @@ def files_root(tmp_path: Path) -> Path:
     root = tmp_path / "files"
     root.mkdir()
     return root
-
-
-@pytest.fixture(params=["directory", "s3"])
-def storage(
-    request: pytest.FixtureRequest, files_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> FileStorage:
-    """The files root as a directory, then as a fresh bucket on moto (its scratch directory under tmp_path)."""
-    if request.param == "directory":
-        return DirectoryStorage(files_root)
-    env = request.getfixturevalue("s3_env")
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
-    return open_storage(env["MODALINE_FILES_URL"], files_root)
 
 
 def _files_under(root: Path) -> list[str]:
