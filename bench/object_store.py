@@ -7,8 +7,10 @@ disk, downloads read chunk by chunk and dropped, as the gateway and the workers 
 - ``boto3 transfer``: ``upload_file`` / ``download_fileobj`` (s3transfer: multipart and a thread pool);
 - ``boto3 stream``: one ``put_object`` from the open file / ``get_object`` body read in 256 KiB chunks;
 - ``aiobotocore``: the same two calls on asyncio (what aioboto3 wraps);
+- ``obstore async``: ``put_async`` / ``get_async`` streamed on asyncio;
 - ``obstore``: ``put`` of the file's path (read natively; multipart past 5 MiB) / ``get`` streamed, the blocking API;
-- ``obstore async``: ``put_async`` / ``get_async`` streamed on asyncio (what the gateway would call).
+- ``S3Storage``: Modaline's own interface as the gateway drives it (``workers/kit/storage``): obstore's blocking
+  calls from asyncio, one thread hop per chunk (``aput_file`` / ``aread_chunks``).
 
 CPU is the client process's own user+system time (every thread, Rust's included) per MB moved; the moto
 server's CPU is not counted, though its speed caps every client's MB/s alike, so compare the clients with each
@@ -36,7 +38,9 @@ BUCKET = "modaline-bench"
 #: (label, object size, objects per round)
 SHAPES = (("1 MiB x 24", MIB, 24), ("32 MiB x 2", 32 * MIB, 2))
 QUICK_SHAPES = (("1 MiB x 8", MIB, 8), ("16 MiB x 1", 16 * MIB, 1))
-CLIENTS = ("boto3 transfer", "boto3 stream", "aiobotocore", "obstore", "obstore async")
+#: "obstore async" is never last: its asyncio calls can abort a process that exits right after one
+#: (workers/kit/storage/s3.py), and a blocking call after it lets its runtime settle.
+CLIENTS = ("boto3 transfer", "boto3 stream", "aiobotocore", "obstore async", "obstore", "S3Storage")
 
 
 @contextlib.contextmanager
@@ -175,12 +179,32 @@ def _obstore_async(files: list[Path], keys: list[str]) -> tuple[Callable[[], Non
     return (lambda: asyncio.run(up_async())), (lambda: asyncio.run(down_async()))
 
 
+def _modaline(files: list[Path], keys: list[str]) -> tuple[Callable[[], None], Callable[[], int]]:
+    from workers.kit.storage.s3 import S3Storage
+
+    storage = S3Storage(BUCKET)
+
+    async def up_async() -> None:
+        for path, key in zip(files, keys, strict=True):
+            await storage.aput_file(key, path, content_type="application/octet-stream")
+
+    async def down_async() -> int:
+        total = 0
+        for key in keys:
+            async for chunk in await storage.aread_chunks(key):
+                total += len(chunk)
+        return total
+
+    return (lambda: asyncio.run(up_async())), (lambda: asyncio.run(down_async()))
+
+
 _MAKERS = {
     "boto3 transfer": _boto3_transfer,
     "boto3 stream": _boto3_stream,
     "aiobotocore": _aiobotocore,
     "obstore": _obstore_sync,
     "obstore async": _obstore_async,
+    "S3Storage": _modaline,
 }
 
 
