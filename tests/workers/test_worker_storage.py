@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from s3_server import MotoServer
-from worker_helpers import AppMaker, assert_problem, fake_backends, run_body, runtime
+from worker_helpers import AppMaker, assert_problem, fake_backends, run_body, runtime, wait_until
 
 from workers.kit.storage import (
     CHUNK_BYTES,
@@ -296,3 +296,18 @@ def test_a_worker_with_wrong_credentials_is_not_ready_and_says_why(
         retryable=False,
         detail="refused the credentials (SignatureDoesNotMatch)",
     )
+
+
+def test_a_worker_turns_ready_once_its_bucket_exists_without_a_restart(
+    make_client: AppMaker, moto: MotoServer, s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workers.kit.runtime as worker_runtime
+
+    monkeypatch.setattr(worker_runtime, "STORAGE_RECHECK_SECONDS", 0.05)
+    bucket = f"late-{os.urandom(4).hex()}"
+    client = make_client("cyclegan", fake_backends("cyclegan"), files_url=f"s3://{bucket}/m")
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["reason"] == "files (s3): the bucket named in MODALINE_FILES_URL does not exist"
+    moto.client().create_bucket(Bucket=bucket)
+    wait_until(lambda: client.get("/readyz").status_code == 200, timeout=20)

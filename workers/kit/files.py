@@ -68,9 +68,9 @@ def storage_errors(what: str) -> Iterator[None]:
     except InvalidKey as exc:
         raise InvalidInput(exc.detail) from None
     except (StorageAuthError, StorageConfigError) as exc:
-        raise Misconfigured(f"object storage: {exc.detail}") from exc
+        raise Misconfigured(exc.detail) from exc
     except StorageError as exc:
-        raise UpstreamUnavailable(f"object storage: {exc.detail}", status=503) from exc
+        raise UpstreamUnavailable(exc.detail, status=503) from exc
 
 
 class FileStore:

@@ -32,6 +32,9 @@ from workers.kit.storage import StorageError, open_storage
 
 log = logging.getLogger("modaline.worker")
 
+#: How often a worker whose files storage refused it asks again (``/readyz`` reports the refusal meanwhile).
+STORAGE_RECHECK_SECONDS = 5.0
+
 
 class WorkerRuntime:
     """One worker process's backend, limits and counters."""
@@ -47,18 +50,21 @@ class WorkerRuntime:
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
         self._loaded = threading.Event()
         self._load_error: str | None = None
+        self._storage_checked = threading.Event()
+        self._storage_problem: str | None = None
+        self._closed = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load the backend in a background thread; ``/readyz`` turns 200 when it is done."""
+        """Load the backend in a background thread; ``/readyz`` turns 200 when it is done and the files answer."""
+        threading.Thread(target=self._watch_storage, name=f"{self.capability}-files", daemon=True).start()
         if self.backend.unavailable_reason() is None:
             threading.Thread(target=self._load, name=f"{self.capability}-load", daemon=True).start()
 
     def _load(self) -> None:
         started = time.perf_counter()
         try:
-            self._check_storage()
             self.backend.load()
         except Exception as exc:
             self._load_error = exc.detail if isinstance(exc, WorkerError) else f"model failed to load: {exc}"
@@ -76,28 +82,38 @@ class WorkerRuntime:
         finally:
             self._loaded.set()
 
-    def _check_storage(self) -> None:
-        """Refuse to turn ready when the files cannot work (credentials refused, no bucket, root not writable).
+    def _watch_storage(self) -> None:
+        """Check the files until they answer, again every few seconds while they do not.
 
-        A store that is merely unreachable now is only logged: runs fail with a retryable 503 until it is back.
+        ``/readyz`` shows the latest refusal meanwhile (credentials refused, no bucket, root not writable,
+        store unreachable), and turns ready once it is fixed (a bucket created, a policy corrected) without
+        a restart. Runs are not held back: each fails on its own with the precise storage error.
         """
         storage = self.store.storage
-        try:
-            storage.check()
-        except StorageError as exc:
-            if exc.retryable:
-                log.warning(
-                    "files at %s not reachable yet: %s (%s)", storage.location, exc.detail, exc.__cause__
-                )
+        while True:
+            try:
+                storage.check()
+            except StorageError as exc:
+                problem = f"files ({storage.kind}): {exc.detail}"
+                if problem != self._storage_problem:
+                    log.error(
+                        "files at %s cannot be used: %s (%s)", storage.location, exc.detail, exc.__cause__
+                    )
+                self._storage_problem = problem
+            else:
+                if self._storage_problem is not None or not self._storage_checked.is_set():
+                    log.info("files at %s (%s)", storage.location, storage.kind)
+                self._storage_problem = None
+            self._storage_checked.set()
+            if self._storage_problem is None or self._closed.wait(STORAGE_RECHECK_SECONDS):
                 return
-            raise Misconfigured(f"files ({storage.kind}): {exc.detail}") from exc
-        log.info("files at %s (%s)", storage.location, storage.kind)
 
     def wait_loaded(self, timeout: float | None = None) -> bool:
-        """Block until loading finished (for tests and scripts)."""
-        return self._loaded.wait(timeout)
+        """Block until loading finished and the files were checked once (for tests and scripts)."""
+        return self._loaded.wait(timeout) and self._storage_checked.wait(timeout)
 
     def close(self) -> None:
+        self._closed.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def not_ready_reason(self) -> str | None:
@@ -106,7 +122,11 @@ class WorkerRuntime:
             return reason
         if not self._loaded.is_set():
             return f"model loading ({self.backend.name} backend)"
-        return self._load_error
+        if self._load_error:
+            return self._load_error
+        if not self._storage_checked.is_set():
+            return "checking the files storage"
+        return self._storage_problem
 
     # -- info ------------------------------------------------------------------------------------------------
 

@@ -112,6 +112,9 @@ class S3Storage(FileStorage):
                 meta = obstore.head(self._store, key)
         except ObjectNotFound:
             return None
+        except StorageAuthError:
+            self.check()  # a HEAD's 403 has no body: a LIST names the reason (InvalidAccessKeyId…)
+            raise
         return ObjectInfo(key=key, size=int(meta["size"]))
 
     def read_chunks(self, key: str, *, start: int = 0, length: int | None = None) -> Iterator[bytes]:
