@@ -727,6 +727,51 @@ def check_gateway_auth(docs: list[Doc]) -> Problems:
     return problems
 
 
+def check_files_storage(docs: list[Doc]) -> Problems:
+    """The gateway and every worker keep files in one place: either all in the same bucket
+    (MODALINE_FILES_URL = s3://…, then no volume at /data/files and no PersistentVolumeClaim at all: the RWX
+    volume is what object storage replaces), or all on the same claim mounted at MODALINE_FILES_ROOT."""
+    problems: Problems = []
+    places: dict[str, str] = {}
+    for owner, _, pod in pod_templates(docs):
+        claims = {
+            v.get("name"): (v.get("persistentVolumeClaim") or {}).get("claimName")
+            for v in pod.get("volumes") or []
+            if "persistentVolumeClaim" in v
+        }
+        for c in containers(pod, init=False):
+            role = role_of(c) or ("", "")
+            if role not in (("gateway", "serve"),) and role[0] != "worker":
+                continue
+            where = f"{ident(owner)} container {c.get('name')}"
+            env = resolved_env(c, docs, ns_of(owner))
+            root = env.get("MODALINE_FILES_ROOT", "data/files")
+            mounted = {m.get("mountPath"): m.get("name") for m in c.get("volumeMounts") or []}
+            url = env.get("MODALINE_FILES_URL", "")
+            if url:
+                if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", url):
+                    problems.append(f"{where}: MODALINE_FILES_URL={url} is not s3://bucket[/prefix]")
+                if root in mounted:
+                    problems.append(f"{where}: files are in {url} but a volume is still mounted at {root}")
+                places[where] = url
+            else:
+                claim = claims.get(mounted.get(root))
+                if claim is None:
+                    problems.append(f"{where}: no MODALINE_FILES_URL and no claim mounted at {root}")
+                places[where] = f"claim {claim}"
+    if len(set(places.values())) > 1:
+        problems.append(
+            f"the gateway and the workers keep files in different places: {sorted(set(places.values()))}"
+        )
+    if places and all(p.startswith("s3://") for p in places.values()):
+        problems += [
+            f"{ident(d)}: a files volume nobody needs" for d in docs if d["kind"] == "PersistentVolumeClaim"
+        ]
+    if not places:
+        problems.append("no gateway or worker container found")
+    return problems
+
+
 def _policy_allows_from(
     policy: Doc, labels: dict[str, str], port_names: set[str], port_numbers: set[int]
 ) -> bool:
@@ -966,6 +1011,7 @@ def manifest_checks(
         "env_refs": lambda docs: check_env_refs(docs, secrets),
         "secret_env": check_secret_env,
         "gateway_auth": check_gateway_auth,
+        "files_storage": check_files_storage,
         "worker_urls": check_worker_urls,
         "probes": check_probes,
         "network_policies": check_network_policies,

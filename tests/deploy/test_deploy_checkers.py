@@ -23,6 +23,7 @@ from deploy_checks import (
     check_commands,
     check_disruption_budgets,
     check_env_refs,
+    check_files_storage,
     check_gateway_auth,
     check_ingress_paths,
     check_ingresses,
@@ -104,10 +105,50 @@ def assert_reports(check: Callable[[list[Doc]], list[str]], docs: list[Doc], *fr
         check_ingress_paths,
         check_secret_env,
         check_gateway_auth,
+        check_files_storage,
     ],
 )
 def test_the_clean_base_passes(check: Callable[[list[Doc]], list[str]]) -> None:
     assert check(base()) == []
+
+
+@functools.cache
+def _object_storage() -> tuple[Doc, ...]:
+    return tuple(kustomize(REPO / "k8s" / "overlays" / "object-storage"))
+
+
+def test_files_in_two_places_or_nowhere_are_reported() -> None:
+    docs = base()  # the shared volume: a worker that lost its mount keeps its files nowhere shared
+    worker = container(docs, "Deployment", "tts")
+    worker["volumeMounts"] = [m for m in worker["volumeMounts"] if m["mountPath"] != "/data/files"]
+    assert_reports(
+        check_files_storage,
+        docs,
+        "Deployment/tts container worker: no MODALINE_FILES_URL and no claim mounted at /data/files",
+        "keep files in different places",
+    )
+    docs = copy.deepcopy(list(_object_storage()))
+    assert check_files_storage(docs) == []
+    worker = container(docs, "Deployment", "stt")  # one worker left on the (deleted) volume
+    worker["env"] = [e for e in worker["env"] if e["name"] != "MODALINE_FILES_URL"]
+    assert_reports(check_files_storage, docs, "Deployment/stt container worker: no MODALINE_FILES_URL")
+    docs = copy.deepcopy(list(_object_storage()))
+    obj(docs, "ConfigMap", "modaline-files")["data"]["MODALINE_FILES_URL"] = "/data/files"
+    docs.append(obj(base(), "PersistentVolumeClaim", "modaline-files"))
+    assert_reports(
+        check_files_storage,
+        docs,
+        "MODALINE_FILES_URL=/data/files is not s3://bucket[/prefix]",
+    )
+    docs = copy.deepcopy(list(_object_storage()))
+    docs.append(obj(base(), "PersistentVolumeClaim", "modaline-files"))
+    container(docs, "Deployment", "llm")["volumeMounts"].append({"name": "files", "mountPath": "/data/files"})
+    assert_reports(
+        check_files_storage,
+        docs,
+        "PersistentVolumeClaim/modaline-files: a files volume nobody needs",
+        "Deployment/llm container worker: files are in s3://",
+    )
 
 
 def test_schema_strict_catches_an_unknown_field_and_a_wrong_type() -> None:

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -117,7 +118,11 @@ def test_compose_config_accepts_the_file() -> None:
     assert code == 0, output
     config = yaml.safe_load(output)
     assert compose_problems(config, TARGETS) == []
-    assert set(config["services"]) == {
+    # (Debian's docker-compose 1.29 lists every service in `config`, whatever the active profiles)
+    optional = {name for name, svc in config["services"].items() if svc.get("profiles")}
+    assert optional == {"minio", "minio-init"}
+    assert all(config["services"][name]["profiles"] == ["minio"] for name in optional)
+    assert set(config["services"]) - optional == {
         "postgres",
         "migrate",
         "gateway",
@@ -127,7 +132,7 @@ def test_compose_config_accepts_the_file() -> None:
         "tts",
         "cyclegan",
     }
-    assert set(config["volumes"]) == {"files", "pgdata"}
+    assert set(config["volumes"]) == {"files", "pgdata", "minio"}  # minio: used with the minio profile only
     published = {name for name, svc in config["services"].items() if svc.get("ports")}
     assert published == {"gateway"}, "only the gateway should be reachable from outside"
 
@@ -204,6 +209,78 @@ def test_compose_runs_the_gateway_with_api_keys() -> None:
     ):
         if name not in os.environ:
             assert gateway[name] is None, name
+
+
+OBJECT_STORAGE_ENV = {
+    "COMPOSE_PROFILES": "minio",
+    "MODALINE_FILES_URL": "s3://modaline/files",
+    "AWS_ENDPOINT_URL": "http://minio:9000",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "modaline",
+    "AWS_SECRET_ACCESS_KEY": "test-only-minio-password",
+    "MINIO_ROOT_PASSWORD": "test-only-minio-password",
+}
+FILE_PROCESSES = ("migrate", "gateway", "llm", "image", "stt", "tts", "cyclegan")
+
+
+def test_compose_without_object_storage_keeps_files_on_the_volume() -> None:
+    _docker_compose_or_skip()
+    code, output = compose_config(COMPOSE, env=KEY_ENV)
+    assert code == 0, output
+    services = yaml.safe_load(output)["services"]
+    for name in FILE_PROCESSES:
+        assert not services[name].get("profiles"), name  # they run without any profile
+        env = services[name]["environment"]
+        if "MODALINE_FILES_URL" not in os.environ:
+            assert env["MODALINE_FILES_URL"] is None, name  # unset: the directory, not an empty string
+        assert env["MODALINE_FILES_ROOT"] == "/data/files", name
+
+
+def test_compose_with_the_minio_profile_puts_every_file_in_its_bucket() -> None:
+    """COMPOSE_PROFILES=minio adds MinIO and its bucket; the gateway and every worker get the same
+    MODALINE_FILES_URL and AWS variables, naming that service and that bucket; the gateway's and the
+    workers' own settings accept them."""
+    _docker_compose_or_skip()
+    code, output = compose_config(COMPOSE, env={**KEY_ENV, **OBJECT_STORAGE_ENV})
+    assert code == 0, output
+    config = yaml.safe_load(output)
+    services = config["services"]
+    assert {"minio", "minio-init"} <= set(services)
+    assert compose_problems(config, TARGETS) == []
+    assert not services["minio"].get("ports") and not services["minio-init"].get("ports")
+    assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert services["minio"]["healthcheck"]["test"]
+    assert services["minio"]["environment"]["MINIO_ROOT_PASSWORD"] == "test-only-minio-password"
+    init_bucket = services["minio-init"]["environment"]["MODALINE_MINIO_BUCKET"]
+    assert "mc mb --ignore-existing" in " ".join(services["minio-init"]["entrypoint"])
+    from gateway.settings import Settings
+    from workers.kit.settings import load_settings
+    from workers.kit.storage import parse_files_url
+
+    for name in FILE_PROCESSES:
+        env = services[name]["environment"]
+        for var in ("MODALINE_FILES_URL", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert env[var] == OBJECT_STORAGE_ENV[var], (name, var)
+        endpoint = urlsplit(env["AWS_ENDPOINT_URL"])
+        assert endpoint.hostname in services and endpoint.port == 9000, name
+        assert parse_files_url(env["MODALINE_FILES_URL"])[0] == init_bucket, name
+    gateway_env = {k: str(v) for k, v in services["gateway"]["environment"].items() if v is not None}
+    settings = _settings_from(Settings, gateway_env)
+    assert settings.files_url == "s3://modaline/files"
+    worker = {k: str(v) for k, v in services["image"]["environment"].items() if v is not None}
+    assert _settings_from(lambda: load_settings("image"), worker).files_url == "s3://modaline/files"
+
+
+def _settings_from(make, env: dict[str, str]):
+    """Settings loaded from exactly ``env`` (the rendered container environment), as the process would."""
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        return make()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_env_example_documents_every_compose_variable() -> None:

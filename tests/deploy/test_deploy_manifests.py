@@ -33,7 +33,7 @@ from deploy_checks import (
 CHART = REPO / "helm" / "modaline"
 VALUES_DIR = Path(__file__).parent / "values"
 VALUES_FILES = sorted(p.name for p in VALUES_DIR.glob("*.yaml"))
-KUSTOMIZATIONS = ["k8s", "k8s/overlays/local", "k8s/overlays/external-db"]
+KUSTOMIZATIONS = ["k8s", "k8s/overlays/local", "k8s/overlays/external-db", "k8s/overlays/object-storage"]
 #: The least a rendering of the chart needs: auth is on by default and needs a signing key (a test value).
 AUTH: dict[str, Any] = {"auth": {"signingKey": "test-only-signing-key-not-a-secret"}}
 SOURCES = [f"kustomize:{k}" for k in KUSTOMIZATIONS] + [f"helm:{v}" for v in VALUES_FILES]
@@ -63,6 +63,7 @@ def externals(source: str) -> tuple[list[str], list[str]]:
         v.get("secrets", {}).get("existingSecret"),
         v.get("database", {}).get("existingSecret"),
         v.get("auth", {}).get("existingSecret"),
+        v.get("files", {}).get("objectStorage", {}).get("existingSecret"),
     ]
     claims = [v.get("files", {}).get("existingClaim")]
     return [s for s in secrets if s], [c for c in claims if c]
@@ -74,6 +75,7 @@ def test_every_values_file_and_kustomization_is_covered() -> None:
         "minimal.yaml",
         "local-offline.yaml",
         "external-db-ingress-servicemonitor.yaml",
+        "object-storage.yaml",
     } <= set(VALUES_FILES)
     for k in KUSTOMIZATIONS:
         assert (REPO / k / "kustomization.yaml").is_file()
@@ -200,6 +202,79 @@ def test_external_database_has_no_bundled_postgresql(source: str) -> None:
     docs = docs_of(source)
     assert not [d for d in docs if d["kind"] == "StatefulSet"]
     assert not [d for d in docs if "postgres" in d["metadata"]["name"]]
+
+
+@pytest.mark.parametrize("source", ["kustomize:k8s/overlays/object-storage", "helm:object-storage.yaml"])
+def test_object_storage_needs_no_volume_and_reaches_every_file_process(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No PersistentVolumeClaim and no volume for files; the gateway (API and runner) and the five workers
+    get the same MODALINE_FILES_URL, endpoint and region, the keys only from a Secret; the workers' own
+    settings accept that environment."""
+    docs = docs_of(source)
+    assert [d for d in docs if d["kind"] == "PersistentVolumeClaim"] == []
+    seen: dict[str, dict[str, str]] = {}
+    for owner, _, pod in pod_templates(docs):
+        assert not [
+            v for v in pod.get("volumes") or [] if "persistentVolumeClaim" in v and v["name"] == "files"
+        ]
+        for c in containers(pod, init=False):
+            role = role_of(c) or ("", "")
+            if role[0] not in ("gateway", "worker") or role[1] == "migrate":
+                continue
+            env = resolved_env(c, docs, owner["metadata"]["namespace"])
+            seen[f"{owner['metadata']['name']}/{c['name']}"] = {
+                k: env.get(k, "") for k in ("MODALINE_FILES_URL", "AWS_ENDPOINT_URL", "AWS_REGION")
+            }
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                item = next((e for e in c.get("env") or [] if e["name"] == key), None)
+                assert item is not None and "secretKeyRef" in item["valueFrom"], (
+                    owner["metadata"]["name"],
+                    key,
+                )
+            if role[0] == "worker":
+                from workers.kit.settings import load_settings
+
+                for name in list(os.environ):
+                    if name.startswith(("MODALINE_", "AWS_")):
+                        monkeypatch.delenv(name)
+                for name, value in env.items():
+                    monkeypatch.setenv(name, value)
+                assert load_settings(role[1]).files_url == env["MODALINE_FILES_URL"]  # type: ignore[arg-type]
+    assert len(seen) == 7, sorted(seen)  # api, runner and five workers
+    assert len({tuple(v.items()) for v in seen.values()}) == 1, seen
+    assert next(iter(seen.values()))["MODALINE_FILES_URL"].startswith("s3://")
+
+
+def test_the_helm_object_storage_values_reach_the_gateway_settings() -> None:
+    docs = docs_of("helm:object-storage.yaml")
+    config = find(docs, "ConfigMap", "modaline-gateway", "modaline")
+    assert config is not None
+    assert config["data"]["MODALINE_FILES_DOWNLOAD"] == "redirect"
+    assert config["data"]["MODALINE_FILES_PRESIGN_SECONDS"] == "120"
+    default = find(docs_of("helm:default.yaml"), "ConfigMap", "modaline-gateway", "modaline")
+    assert default is not None and "MODALINE_FILES_DOWNLOAD" not in default["data"]
+
+
+def test_helm_stores_static_object_storage_keys_in_its_own_secret() -> None:
+    docs = render_chart(
+        CHART,
+        {
+            **AUTH,
+            "files": {
+                "objectStorage": {
+                    "url": "s3://bucket/x",
+                    "accessKeyId": "test-only-access-key",
+                    "secretAccessKey": "test-only-secret-key",
+                }
+            },
+        },
+    )
+    secret = find(docs, "Secret", "modaline", "modaline")
+    assert secret is not None
+    assert secret["stringData"]["AWS_ACCESS_KEY_ID"] == "test-only-access-key"
+    problems = manifest_checks()["env_refs"](docs) + manifest_checks()["files_storage"](docs)
+    assert problems == []
 
 
 def test_external_db_overlay_points_the_gateway_elsewhere() -> None:
@@ -607,6 +682,11 @@ def test_helm_lint_and_schema(values_file: str) -> None:
         ({"cors": {"origins": ["https://app.example.com/"]}}, "cors/origins"),
         ({"cors": {"origins": "https://app.example.com"}}, "cors/origins"),
         ({"ingress": {"hosts": [{"paths": []}]}}, "ingress/hosts"),
+        ({"files": {"objectStorage": {"url": "/data/files"}}}, "files/objectStorage/url"),
+        ({"files": {"objectStorage": {"url": "s3://Bad_Bucket/x"}}}, "files/objectStorage/url"),
+        ({"files": {"objectStorage": {"endpoint": "minio:9000"}}}, "files/objectStorage/endpoint"),
+        ({"files": {"objectStorage": {"download": "proxy"}}}, "files/objectStorage/download"),
+        ({"files": {"objectStorage": {"bucket": "x"}}}, "additional properties 'bucket' not allowed"),
     ],
 )
 def test_helm_schema_rejects_bad_values(values: dict[str, Any], message: str) -> None:
@@ -623,6 +703,15 @@ def test_helm_schema_rejects_bad_values(values: dict[str, Any], message: str) ->
         ({"postgresql": {"enabled": False}}, "needs database.url or database.existingSecret"),
         ({"database": {"url": "postgresql+psycopg://u:p@h:5432/d"}}, "set postgresql.enabled=false"),
         ({"workers": {c: {"enabled": False} for c in CAPABILITIES}}, "every worker is disabled"),
+        (
+            {"files": {"existingClaim": "shared", "objectStorage": {"url": "s3://bucket"}}},
+            "files.existingClaim is a shared volume, files.objectStorage.url a bucket: choose one",
+        ),
+        ({"files": {"objectStorage": {"download": "redirect"}}}, "a shared volume has no presigned URLs"),
+        (
+            {"files": {"objectStorage": {"url": "s3://bucket", "accessKeyId": "AKIAEXAMPLE"}}},
+            "accessKeyId and secretAccessKey go together",
+        ),
     ],
 )
 def test_helm_refuses_values_that_would_not_work(values: dict[str, Any], message: str) -> None:

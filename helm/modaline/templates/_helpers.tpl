@@ -98,7 +98,8 @@ DATABASE_URL
 {{/* Does the chart create its own Secret? (keys not external, the bundled database, database.url to store,
 or the auth keys to store) */}}
 {{- define "modaline.createsSecret" -}}
-{{- if or (not .Values.secrets.existingSecret) .Values.postgresql.enabled (not .Values.database.existingSecret) (and .Values.auth.enabled (not .Values.auth.existingSecret)) -}}
+{{- $s := .Values.files.objectStorage }}
+{{- if or (not .Values.secrets.existingSecret) .Values.postgresql.enabled (not .Values.database.existingSecret) (and .Values.auth.enabled (not .Values.auth.existingSecret)) (and $s.url (not $s.existingSecret) $s.accessKeyId) -}}
 true
 {{- end }}
 {{- end }}
@@ -119,6 +120,47 @@ auth is off. */}}
       name: {{ include "modaline.authSecretName" .root }}
       key: MODALINE_BOOTSTRAP_ADMIN_KEY
       optional: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for object storage, or nothing (the pods'
+own identity). */}}
+{{- define "modaline.objectStorageSecretName" -}}
+{{- $s := .Values.files.objectStorage }}
+{{- if $s.existingSecret }}
+{{- $s.existingSecret }}
+{{- else if $s.accessKeyId }}
+{{- include "modaline.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/* Where files live, for the gateway and every worker alike: MODALINE_FILES_URL and the AWS variables with
+object storage, nothing with the shared volume (MODALINE_FILES_ROOT is set beside the mount). */}}
+{{- define "modaline.filesEnv" -}}
+{{- $s := .Values.files.objectStorage }}
+{{- if $s.url }}
+- name: MODALINE_FILES_URL
+  value: {{ $s.url | quote }}
+{{- with $s.endpoint }}
+- name: AWS_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $s.region }}
+- name: AWS_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- with include "modaline.objectStorageSecretName" . }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: AWS_SECRET_ACCESS_KEY
 {{- end }}
 {{- end }}
 {{- end }}
@@ -193,6 +235,16 @@ affinity:
 {{- range $name, $w := .Values.workers }}{{ if $w.enabled }}{{ $enabled = add1 $enabled }}{{ end }}{{ end }}
 {{- if eq $enabled 0 }}
 {{- fail "every worker is disabled: enable at least one under `workers`" }}
+{{- end }}
+{{- $files := .Values.files.objectStorage }}
+{{- if and $files.url .Values.files.existingClaim }}
+{{- fail "files.existingClaim is a shared volume, files.objectStorage.url a bucket: choose one (with a bucket no volume is mounted)" }}
+{{- end }}
+{{- if and (eq $files.download "redirect") (not $files.url) }}
+{{- fail "files.objectStorage.download=redirect needs files.objectStorage.url: a shared volume has no presigned URLs" }}
+{{- end }}
+{{- if and $files.url (not $files.existingSecret) (ne (empty $files.accessKeyId) (empty $files.secretAccessKey)) }}
+{{- fail "files.objectStorage.accessKeyId and secretAccessKey go together (or use existingSecret, or neither for the pods' identity)" }}
 {{- end }}
 {{- if and .Values.auth.enabled (not .Values.auth.existingSecret) (not .Values.auth.signingKey) }}
 {{- fail "auth.enabled=true needs a signing key: set auth.signingKey (python3 -c 'import secrets; print(secrets.token_urlsafe(32))') or auth.existingSecret (a Secret with MODALINE_SIGNING_KEY); or auth.enabled=false" }}
