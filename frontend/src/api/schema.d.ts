@@ -309,7 +309,7 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description 200 when the database answers and, in a process that runs jobs, the runner is alive.
+         * @description 200 when the database and the file storage answer and, in a process that runs jobs, the runner is alive.
          */
         get: operations["readyz"];
         put?: never;
@@ -632,6 +632,11 @@ export interface components {
             database: string;
             /** Runner */
             runner: string;
+            /**
+             * Files
+             * @description Where file bytes live: directory or s3 (checked on every call)
+             */
+            files: string;
             /**
              * Auth
              * @description keys, off, or 'off (exposed)': off on a non-loopback address
@@ -1839,6 +1844,15 @@ export interface operations {
                     "audio/mp4": string;
                 };
             };
+            /** @description Only with object storage and `MODALINE_FILES_DOWNLOAD=redirect`: the file is at `Location`, a presigned URL of the bucket valid for a few minutes (made after the access check) */
+            307: {
+                headers: {
+                    /** @description The presigned URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Problem (RFC 9457): no API key, or one that is unknown, revoked or expired (with `WWW-Authenticate: Bearer`) */
             401: {
                 headers: {
@@ -1875,7 +1889,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457): no file has this id, or its bytes are gone from the files volume */
+            /** @description Problem (RFC 9457): no file has this id, or its bytes are gone from the file storage */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1931,6 +1945,24 @@ export interface operations {
             };
             /** @description Problem (RFC 9457): the tenant's requests-per-minute limit is used up (`Retry-After`, `RateLimit`) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457): the file storage failed or refused the gateway's credentials */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
