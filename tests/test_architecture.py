@@ -38,11 +38,24 @@ def test_workers_never_import_the_gateway() -> None:
     assert offenders("workers", lambda m: m != "gateway" and not m.startswith("gateway.")) == []
 
 
-def test_gateway_imports_only_the_worker_contract() -> None:
+def test_gateway_imports_only_the_worker_contract_and_the_storage_interface() -> None:
     def allowed(module: str) -> bool:
-        return not (module == "workers" or module.startswith("workers.")) or module == "workers.kit.contract"
+        return (
+            not (module == "workers" or module.startswith("workers."))
+            or module == "workers.kit.contract"
+            or module == "workers.kit.storage"
+            or module.startswith("workers.kit.storage.")
+        )
 
     assert offenders("gateway", allowed) == []
+
+
+def test_the_storage_interface_imports_nothing_else_of_the_kit_or_the_gateway() -> None:
+    def allowed(module: str) -> bool:
+        ours = module.split(".")[0] in ("gateway", "workers")
+        return not ours or module == "workers.kit.storage" or module.startswith("workers.kit.storage.")
+
+    assert offenders("workers/kit/storage", allowed) == []
 
 
 @pytest.mark.parametrize("package", ["gateway/pipelines"])

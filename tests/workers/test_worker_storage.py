@@ -308,6 +308,8 @@ def test_a_worker_turns_ready_once_its_bucket_exists_without_a_restart(
     client = make_client("cyclegan", fake_backends("cyclegan"), files_url=f"s3://{bucket}/m")
     ready = client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json()["reason"] == "files (s3): the bucket named in MODALINE_FILES_URL does not exist"
+    assert (
+        ready.json()["reason"] == "file storage (s3): the bucket named in MODALINE_FILES_URL does not exist"
+    )
     moto.client().create_bucket(Bucket=bucket)
     wait_until(lambda: client.get("/readyz").status_code == 200, timeout=20)

@@ -94,7 +94,7 @@ class WorkerRuntime:
             try:
                 storage.check()
             except StorageError as exc:
-                problem = f"files ({storage.kind}): {exc.detail}"
+                problem = f"file storage ({storage.kind}): {exc.detail}"
                 if problem != self._storage_problem:
                     log.error(
                         "files at %s cannot be used: %s (%s)", storage.location, exc.detail, exc.__cause__
