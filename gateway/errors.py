@@ -9,15 +9,29 @@ class GatewayError(Exception):
 
     status = 500
     title = "Internal error"
+    #: A machine-readable reason (``model_not_found``…), shown as ``code`` in OpenAI's error envelope.
+    code: str | None = None
+    #: The request parameter at fault, shown as ``param`` in OpenAI's error envelope.
+    param: str | None = None
 
     def __init__(
-        self, detail: str = "", *, title: str | None = None, headers: dict[str, str] | None = None
+        self,
+        detail: str = "",
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers or {}
         if title is not None:
             self.title = title
+        if code is not None:
+            self.code = code
+        if param is not None:
+            self.param = param
 
 
 class BadRequestError(GatewayError):
@@ -74,8 +88,15 @@ class InvalidInputError(GatewayError):
     status = 422
     title = "Invalid input"
 
-    def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None, title: str | None = None):
-        super().__init__(detail, title=title)
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        title: str | None = None,
+        code: str | None = None,
+    ):
+        super().__init__(detail, title=title, code=code)
         self.errors = errors or []
 
 
@@ -88,3 +109,18 @@ class IdempotencyMismatchError(InvalidInputError):
 class UnavailableError(GatewayError):
     status = 503
     title = "Service unavailable"
+
+
+class JobFailedError(GatewayError):
+    """A request that answers with a job's result (the OpenAI-compatible routes) found the job failed or
+    canceled: the job and its error stay in the history under ``detail``'s job id."""
+
+    status = 502
+    title = "Job failed"
+
+
+class JobTimeoutError(GatewayError):
+    """A request that answers with a job's result gave up waiting; the job itself goes on."""
+
+    status = 504
+    title = "Job still running"

@@ -1,6 +1,7 @@
-"""In-process wake-ups: the runner's writer announces committed job changes; SSE streams wait on them.
+"""In-process wake-ups: the runner's writer announces committed job changes; SSE streams and waiting
+requests wait on them.
 
-This only shortens waits inside one process. Streams still poll the database, so events written by a
+This only shortens waits inside one process. Waiters still poll the database, so changes written by a
 runner in another process arrive too, one poll interval later at most.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
 class Notifier:
@@ -24,16 +25,25 @@ class Notifier:
             for waiter in self._waiters.get(job_id, ()):
                 waiter.set()
 
-    async def wait(self, job_id: str, within: float) -> None:
-        """Return when the job changes in this process, or after ``within`` seconds."""
+    @contextlib.contextmanager
+    def watch(self, job_id: str) -> Iterator[asyncio.Event]:
+        """An event set whenever the job changes in this process, for as long as the block runs.
+
+        Register first, then read the job: a change committed between the read and the wait still sets
+        the event, so no wake-up is lost. Clear the event before each read.
+        """
         waiter = asyncio.Event()
         self._waiters.setdefault(job_id, set()).add(waiter)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), within)
+            yield waiter
         finally:
             waiters = self._waiters.get(job_id)
             if waiters is not None:
                 waiters.discard(waiter)
                 if not waiters:
                     del self._waiters[job_id]
+
+    async def wait(self, job_id: str, within: float) -> None:
+        """Return when the job changes in this process, or after ``within`` seconds."""
+        with self.watch(job_id) as waiter, contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter.wait(), within)

@@ -95,6 +95,19 @@ class Settings(BaseSettings):
     )
     sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
     sse_poll_seconds: float = Field(default=0.5, gt=0, le=30)
+    wait_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=30,
+        description="How often a waiting request (Prefer: wait, the OpenAI routes) re-reads its job when no "
+        "runner in this process announces a change",
+    )
+    openai_wait_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=3_600,
+        description="How long an OpenAI-compatible request waits for its job before answering 504",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -7,15 +7,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from gateway.api.deps import BatcherDep, EngineDep, RegistryDep, RunnerDep, SettingsDep, StorageDep
+from gateway.api.deps import (
+    BatcherDep,
+    EngineDep,
+    NotifierDep,
+    RegistryDep,
+    RunnerDep,
+    SettingsDep,
+    StorageDep,
+)
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES, ONE_PART
 from gateway.api.problems import problems
 from gateway.api.security import AUTH_PROBLEMS, JobsRead, JobsWrite, signed_job
-from gateway.api.submit import parse_submission
-from gateway.auth import Limiter
-from gateway.files import delete_stored
+from gateway.api.submit import check_submit_limits, parse_submission, submit_job
+from gateway.api.waiting import preferred_wait, wait_for_end
 from gateway.store import jobs as store
-from gateway.store.models import JobCreate, JobList, JobPublic, JobStatus
+from gateway.store.models import JobCreate, JobList, JobPublic, JobStatus, is_terminal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -56,19 +63,41 @@ _CREATE_BODY: dict[str, Any] = {
 }
 
 
+_JOB_HEADERS = {
+    "Location": {"description": "The job's URL", "schema": {"type": "string"}},
+    "Preference-Applied": {
+        "description": "`wait=N` when the request waited (N after capping at 60)",
+        "schema": {"type": "string"},
+    },
+}
+
+
 @router.post(
     "",
     status_code=202,
     response_model=JobPublic,
     name="createJob",
     openapi_extra=_CREATE_BODY,
-    responses=problems(
+    responses={
+        201: {
+            "model": JobPublic,
+            "description": "With `Prefer: wait`: the job ended (succeeded, failed or canceled) within the "
+            "wait; the whole job",
+            "headers": _JOB_HEADERS,
+        },
+        202: {
+            "description": "The job is queued (or, with `Prefer: wait`, still unfinished when the wait ran "
+            "out); poll `Location` or stream its events",
+            "headers": _JOB_HEADERS,
+        },
+    }
+    | problems(
         400,
         404,
         413,
         415,
         422,
-        s400="a multipart body that is not well-formed",
+        s400="a multipart body that is not well-formed; a `Prefer: wait=` that is not a whole number",
         s404="no pipeline has this name",
         s413="a JSON body over 2 MiB; a file over the upload limit, a text field over 1 MB or more than "
         "64 parts in a form",
@@ -90,12 +119,24 @@ async def create_job(
     registry: RegistryDep,
     batcher: BatcherDep,
     storage: StorageDep,
+    notifier: NotifierDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            max_length=100,
+            description="`wait=N` (RFC 7240): hold the request until the job ends or N seconds pass "
+            "(at most 60; a bare `wait` is 60). Ended: 201 with the whole job; else 202 as without it",
+        ),
+    ] = None,
 ) -> JobPublic:
-    """Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job."""
-    limiter: Limiter = request.app.state.limiter
-    await limiter.check(principal, "submits_per_minute")
-    await limiter.check(principal, "jobs_per_day")
+    """Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job.
+
+    With ``Prefer: wait=N`` the answer waits until the job has ended (``201``, the whole job) or N seconds
+    have passed (``202``); ``Preference-Applied`` says that the wait was honoured.
+    """
+    wait = preferred_wait(prefer)  # a malformed Prefer is refused before anything is stored
+    await check_submit_limits(request, principal)
     submission = await parse_submission(
         request,
         tenant_id=principal.tenant_id,
@@ -104,25 +145,30 @@ async def create_job(
         storage=storage,
         registry=registry,
     )
-    new = store.NewJob(
-        tenant_id=principal.tenant_id,
-        pipeline=submission.spec.name,
-        inputs=submission.inputs,
-        steps=[(step.id, step.worker) for step in submission.spec.steps],
-        uploads=submission.upload_rows(principal.tenant_id),
+    job, _ = await submit_job(
+        request,
+        principal,
+        submission,
+        engine=engine,
+        batcher=batcher,
+        storage=storage,
+        idempotency_key=idempotency_key,
     )
-    try:
-        job, created = await store.create_job(
-            engine, new=new, idempotency_key=idempotency_key, batcher=batcher, files=submission.files
-        )
-    except BaseException:
-        for stored in submission.uploads:
-            await delete_stored(storage, stored)
-        raise
-    if not created:
-        for stored in submission.uploads:  # a replay: the first request's files are the job's
-            await delete_stored(storage, stored)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if wait is not None:
+        response.headers["Preference-Applied"] = f"wait={wait}"
+        await wait_for_end(
+            engine,
+            notifier,
+            tenant_id=principal.tenant_id,
+            job_id=job.id,
+            within=wait,
+            poll=settings.wait_poll_seconds,
+            gone=request.is_disconnected,
+        )
+        job = await store.get_job(engine, tenant_id=principal.tenant_id, job_id=job.id)
+        if is_terminal(job.status):
+            response.status_code = 201
     return signed_job(job, request)
 
 

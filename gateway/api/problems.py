@@ -1,8 +1,10 @@
-"""The one place where errors become application/problem+json (RFC 9457) responses.
+"""The one place where errors become responses: application/problem+json (RFC 9457) everywhere, and
+OpenAI's ``{"error": {message, type, param, code}}`` envelope under the OpenAI-compatible paths.
 
 Domain errors (``gateway.errors``), the pipelines' input errors, the files package's upload and storage
 errors, FastAPI's request validation and Starlette's HTTP errors (404, 405…) all end here; anything else
-is a 500 problem that hides internals.
+is a 500 that hides internals. Each handler states the error once (:func:`error_response`), which picks
+the dress by the request's path.
 """
 
 from __future__ import annotations
@@ -33,6 +35,72 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
+#: The paths that speak OpenAI's dialect (``gateway/api/openai_compat/``): their errors use its envelope.
+OPENAI_PATHS = ("/v1/chat/", "/v1/audio/", "/v1/images/", "/v1/completions", "/v1/embeddings")
+OPENAI_MODELS_PATH = "/v1/models"
+
+
+def speaks_openai(path: str) -> bool:
+    """True for a path under the OpenAI-compatible routes (known or not: ``/v1/chat/nope`` too)."""
+    return path.startswith(OPENAI_PATHS) or path == OPENAI_MODELS_PATH or path.startswith("/v1/models/")
+
+
+#: OpenAI's error ``type`` and default ``code`` by status; any other 4xx is an invalid request.
+_OPENAI_KINDS: dict[int, tuple[str, str | None]] = {
+    401: ("authentication_error", "invalid_api_key"),
+    403: ("permission_error", "insufficient_permissions"),
+    404: ("invalid_request_error", "not_found"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+}
+
+
+def openai_error_body(
+    status: int, message: str, *, code: str | None = None, param: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """``(status, {"error": {message, type, param, code}})``; a 422 becomes OpenAI's 400 (it answers
+    invalid parameters so). Also what a chat stream sends when its job fails after the stream began."""
+    if status == 422:
+        status = 400
+    kind, default_code = _OPENAI_KINDS.get(
+        status, ("server_error", None) if status >= 500 else ("invalid_request_error", None)
+    )
+    return status, {"error": {"message": message, "type": kind, "param": param, "code": code or default_code}}
+
+
+def openai_error_response(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An error in OpenAI's envelope."""
+    status, body = openai_error_body(status, message, code=code, param=param)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_response(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str = "",
+    *,
+    headers: dict[str, str] | None = None,
+    code: str | None = None,
+    param: str | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """The one error answer: problem+json, or OpenAI's envelope under :func:`speaks_openai` paths."""
+    if speaks_openai(request.url.path):
+        errors = extra.get("errors") or []
+        if param is None and errors:
+            param = errors[0].get("field")
+        message = f"{title}: {detail}" if detail else title
+        return openai_error_response(status, message, code=code, param=param, headers=headers)
+    return problem_response(status, title, detail, headers=headers, **extra)
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -46,43 +114,52 @@ def validation_errors(errors: Any) -> list[dict[str, str]]:
     ]
 
 
-async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
+async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
     extra: dict[str, Any] = {"errors": exc.errors} if isinstance(exc, InvalidInputError) else {}
-    return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers or None, **extra)
+    return error_response(
+        request,
+        exc.status,
+        exc.title,
+        exc.detail,
+        headers=exc.headers or None,
+        code=exc.code,
+        param=exc.param,
+        **extra,
+    )
 
 
-async def _input_error(_: Request, exc: Exception) -> JSONResponse:
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InputValidationError)
-    return problem_response(422, "Invalid input", str(exc), errors=exc.errors)
+    return error_response(request, 422, "Invalid input", str(exc), errors=exc.errors)
 
 
-async def _upload_error(_: Request, exc: Exception) -> JSONResponse:
+async def _upload_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, UploadError)
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else []
     extra: dict[str, Any] = {"errors": errors} if errors else {}
-    return problem_response(exc.status, exc.title, exc.detail, **extra)
+    return error_response(request, exc.status, exc.title, exc.detail, **extra)
 
 
 async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     """A storage failure that reached the edge: 404 for a missing file, else 503 saying why (no secret)."""
     assert isinstance(exc, StorageError)
     if isinstance(exc, ObjectNotFound | InvalidKey):
-        return problem_response(404, "Not found", "the file's bytes are gone from the file storage")
+        return error_response(request, 404, "Not found", "the file's bytes are gone from the file storage")
     log.error(
         "file storage failed on %s %s: %s (%s)", request.method, request.url.path, exc.detail, exc.__cause__
     )
     headers = {"Retry-After": "5"} if exc.retryable else None
-    return problem_response(
-        503, "File storage unavailable", exc.detail, headers=headers, retryable=exc.retryable
+    return error_response(
+        request, 503, "File storage unavailable", exc.detail, headers=headers, retryable=exc.retryable
     )
 
 
-async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = validation_errors(exc.errors())
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return problem_response(422, "Invalid request", detail, errors=errors)
+    return error_response(request, 422, "Invalid request", detail, errors=errors)
 
 
 #: The methods a 405's ``Allow`` may name (RFC 9110 §9).
@@ -113,12 +190,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if exc.status_code == 405 and (methods := allowed_methods(request)):
         headers["Allow"] = ", ".join(methods)
-    return problem_response(exc.status_code, title, detail, headers=headers or None)
+    return error_response(request, exc.status_code, title, detail, headers=headers or None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "Internal error", "the gateway failed unexpectedly; see its log")
+    return error_response(request, 500, "Internal error", "the gateway failed unexpectedly; see its log")
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -12,12 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES
 from gateway.api.problems import validation_errors
+from gateway.auth import Limiter, Principal
 from gateway.errors import InvalidInputError, PayloadTooLargeError
 from gateway.files import FileStorage, MultipartForm, StoredFile, delete_stored, receive_multipart
 from gateway.pipelines import PipelineRegistry, PipelineSpec, validate_job_inputs
 from gateway.settings import Settings
+from gateway.store import jobs as store
+from gateway.store.batch import InsertBatcher
 from gateway.store.files import get_files
-from gateway.store.models import JobCreate, utcnow
+from gateway.store.models import JobCreate, JobPublic, utcnow
 from gateway.store.render import file_public
 from gateway.store.rows import FileRow
 
@@ -201,3 +204,47 @@ async def parse_submission(
     if content_type.startswith("multipart/form-data"):
         return await parse_multipart(request, settings=settings, storage=storage, registry=registry)
     return await parse_json(request, tenant_id=tenant_id, engine=engine, registry=registry)
+
+
+async def submit_job(
+    request: Request,
+    principal: Principal,
+    submission: Submission,
+    *,
+    engine: AsyncEngine,
+    batcher: InsertBatcher,
+    storage: FileStorage,
+    idempotency_key: str | None = None,
+) -> tuple[JobPublic, bool]:
+    """Store the parsed request as a queued job of the caller's tenant; ``(job, created)``.
+
+    Every way in (``POST /v1/jobs``, the OpenAI-compatible routes) goes through here, so each job is
+    checked against the same limits and owned the same way. Files uploaded with the request are deleted
+    when the job is not stored, or when the request replays an earlier one (that job has its own files).
+    """
+    new = store.NewJob(
+        tenant_id=principal.tenant_id,
+        pipeline=submission.spec.name,
+        inputs=submission.inputs,
+        steps=[(step.id, step.worker) for step in submission.spec.steps],
+        uploads=submission.upload_rows(principal.tenant_id),
+    )
+    try:
+        job, created = await store.create_job(
+            engine, new=new, idempotency_key=idempotency_key, batcher=batcher, files=submission.files
+        )
+    except BaseException:
+        for stored in submission.uploads:
+            await delete_stored(storage, stored)
+        raise
+    if not created:
+        for stored in submission.uploads:  # a replay: the first request's files are the job's
+            await delete_stored(storage, stored)
+    return job, created
+
+
+async def check_submit_limits(request: Request, principal: Principal) -> None:
+    """The tenant's submits-per-minute and jobs-per-day limits (429 when used up)."""
+    limiter: Limiter = request.app.state.limiter
+    await limiter.check(principal, "submits_per_minute")
+    await limiter.check(principal, "jobs_per_day")

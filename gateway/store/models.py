@@ -20,6 +20,7 @@ EventType = Literal[
     "job.queued",
     "job.running",
     "step.running",
+    "step.delta",  # a piece of a streaming step's text output (written by a streaming worker's runner)
     "step.retrying",
     "step.succeeded",
     "step.failed",

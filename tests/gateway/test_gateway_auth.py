@@ -324,9 +324,11 @@ async def test_every_route_needs_a_key_and_answers_404_for_another_tenants_ids(
         "key_id": acme_key,
         "tenant_id": "acme",
         "name": "chain",
+        "model": "default",
     }
     unknown = {name: "f" * 32 if name != "tenant_id" else "nosuchtenant" for name in ids}
     unknown["name"] = "chain"
+    unknown["model"] = "default"
     routes = list(_api_routes(secured.app.routes))
     paths = {prefix + route.path for prefix, route in routes}
     assert paths >= {"/v1/jobs", "/v1/files/{file_id}", "/metrics", "/v1/admin/keys"}
