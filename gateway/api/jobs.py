@@ -63,11 +63,26 @@ _CREATE_BODY: dict[str, Any] = {
 }
 
 
-_JOB_HEADERS = {
+_JOB_HEADERS: dict[str, Any] = {
     "Location": {"description": "The job's URL", "schema": {"type": "string"}},
     "Preference-Applied": {
         "description": "`wait=N` when the request waited (N after capping at 60)",
         "schema": {"type": "string"},
+    },
+}
+
+
+_WAIT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    201: {
+        "model": JobPublic,
+        "description": "With `Prefer: wait`: the job ended (succeeded, failed or canceled) within the wait; "
+        "the whole job",
+        "headers": _JOB_HEADERS,
+    },
+    202: {
+        "description": "The job is queued (or, with `Prefer: wait`, still unfinished when the wait ran out); "
+        "poll `Location` or stream its events",
+        "headers": _JOB_HEADERS,
     },
 }
 
@@ -78,19 +93,7 @@ _JOB_HEADERS = {
     response_model=JobPublic,
     name="createJob",
     openapi_extra=_CREATE_BODY,
-    responses={
-        201: {
-            "model": JobPublic,
-            "description": "With `Prefer: wait`: the job ended (succeeded, failed or canceled) within the "
-            "wait; the whole job",
-            "headers": _JOB_HEADERS,
-        },
-        202: {
-            "description": "The job is queued (or, with `Prefer: wait`, still unfinished when the wait ran "
-            "out); poll `Location` or stream its events",
-            "headers": _JOB_HEADERS,
-        },
-    }
+    responses=_WAIT_ANSWERS
     | problems(
         400,
         404,

@@ -8,6 +8,7 @@ wake costs one short status read; no database connection and no runner slot is h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Awaitable, Callable
 
@@ -77,7 +78,5 @@ async def wait_for_end(
             left = deadline - loop.time()
             if left <= 0 or (gone is not None and await gone()):
                 return False
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(poll, left))
-            except TimeoutError:
-                pass

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.api.openai_compat.docs import JOB_HEADER, json_body, openai_errors, parse_body
 from gateway.api.openai_compat.mapping import CHAT, pipeline_for
-from gateway.api.openai_compat.runs import CallsDep, Calls, check_succeeded, job_headers
+from gateway.api.openai_compat.runs import Calls, CallsDep, check_succeeded, job_headers
 from gateway.api.openai_compat.shapes import ChatCompletionRequest, ChatMessage
 from gateway.api.problems import openai_error_body
 from gateway.errors import GatewayError, InvalidInputError
