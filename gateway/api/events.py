@@ -21,6 +21,21 @@ from gateway.store.models import EventPublic, is_terminal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+#: One server-sent event as the document states it: its ``data`` is an EventPublic as JSON.
+_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["data", "event", "id"],
+    "properties": {
+        "event": {"type": "string", "description": "The event's type"},
+        "id": {"type": "string", "description": "The event's `seq`, for Last-Event-ID"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": EventPublic.model_json_schema(),
+        },
+    },
+}
+
 _TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.canceled"})
 
 
@@ -70,7 +85,7 @@ async def _stream(
     responses={
         200: {
             "description": "text/event-stream; each event's data is an EventPublic",
-            "content": {"text/event-stream": {"schema": EventPublic.model_json_schema()}},
+            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
         },
         **problems(400, 404, 422, s400="`Last-Event-ID` is not an event's id"),
         **AUTH_PROBLEMS,

@@ -275,7 +275,8 @@ async def test_auth_errors_limits_and_tenants_under_keys(live, database_url):
         await sdk(base, "mdl_" + "x" * 43).models.list()
     assert missing.value.status_code == 401 and missing.value.code == "invalid_api_key"
     assert missing.value.body["message"].startswith("Unauthorized")  # type: ignore[index]
-    assert [m.id async for m in sdk(base, reader).models.list()][0] == "default"
+    readable = [m.id async for m in sdk(base, reader).models.list()]
+    assert readable[0] == "default"
     with pytest.raises(openai.PermissionDeniedError) as scope:
         await sdk(base, reader).chat.completions.create(
             model="default", messages=[{"role": "user", "content": "x"}]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES, MEDIA_TYPES, ONE_PART
 from gateway.api.openai_compat.docs import JOB_HEADER, inline_schema, openai_errors, parse_body
 from gateway.api.openai_compat.mapping import DEFAULT_MODEL, SPEECH, TRANSCRIPTION, pipeline_for
-from gateway.api.openai_compat.runs import CallsDep, job_headers, require_text
+from gateway.api.openai_compat.runs import CallsDep, job_headers
 from gateway.api.openai_compat.shapes import (
     SPEECH_FORMATS,
     TRANSCRIPTION_FORMATS,
@@ -35,7 +35,7 @@ _TRANSCRIPTION_BODY: dict[str, Any] = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["file", "model"],
+                    "required": ["file"],
                     "properties": {
                         "file": {
                             "type": "string",
@@ -43,7 +43,11 @@ _TRANSCRIPTION_BODY: dict[str, Any] = {
                             "minLength": 1,
                             "description": "The recording; its format is read from its bytes",
                         },
-                        "model": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "model": {
+                            "type": "string",
+                            "maxLength": 200,
+                            "description": "A model id from GET /v1/models; empty or absent: `default`",
+                        },
                         "response_format": {"type": "string", "enum": list(TRANSCRIPTION_FORMATS)},
                     },
                     "additionalProperties": {
@@ -95,7 +99,7 @@ async def create_transcription(calls: CallsDep) -> Any:
         stored = form.files.get("file")
         if stored is None:
             raise _invalid("file", "is required: the recording as a file part")
-        model = require_text(form.fields.get("model"), "model")
+        model = form.fields.get("model") or DEFAULT_MODEL
         response_format = form.fields.get("response_format") or "json"
         if response_format not in TRANSCRIPTION_FORMATS:
             raise _invalid(

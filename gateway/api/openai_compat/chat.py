@@ -90,9 +90,15 @@ def completion(model: str, spec: PipelineSpec, job: JobPublic) -> dict[str, Any]
 
 
 _CHUNK_SCHEMA = {
-    "type": "string",
-    "description": "Server-sent events: each `data:` is a chat.completion.chunk (or an `error` envelope "
-    "when the job fails), the last one `data: [DONE]`",
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "string",
+            "description": "A chat.completion.chunk as JSON (or an `error` envelope when the job fails), "
+            "the last one `[DONE]`",
+        }
+    },
 }
 
 

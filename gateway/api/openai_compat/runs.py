@@ -148,12 +148,3 @@ CallsDep = Annotated[Calls, Depends(_calls)]
 def job_headers(job: JobPublic) -> dict[str, str]:
     """Where the job behind an answer lives (it is in the history like any other)."""
     return {"Modaline-Job-Id": job.id}
-
-
-def require_text(value: Any, param: str) -> str:
-    """A non-blank string parameter, or a 400 naming it."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(
-            f"{param} must be a non-empty string", errors=[{"field": param, "message": "must not be empty"}]
-        )
-    return value
