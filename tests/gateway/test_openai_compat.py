@@ -243,6 +243,9 @@ async def test_errors_are_sdk_exceptions_with_openais_envelope(live, fake_worker
     with pytest.raises(openai.BadRequestError) as voice:
         await client.audio.speech.create(model="default", voice="darth", input="hi", response_format="wav")
     assert voice.value.code == "unsupported_voice"
+    with pytest.raises(openai.InternalServerError) as other_format:  # the fake tts makes WAV, not FLAC
+        await client.audio.speech.create(model="default", voice="alloy", input="hi", response_format="flac")
+    assert other_format.value.code == "unsupported_response_format" and "'wav'" in other_format.value.message
     with pytest.raises(openai.BadRequestError) as srt:
         await client.audio.transcriptions.create(
             model="default", file=("a.wav", wav_bytes(0.1, 8000)), response_format="srt"

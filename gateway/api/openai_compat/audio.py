@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES, MEDIA_TYPES, ONE_PART
 from gateway.api.openai_compat.docs import JOB_HEADER, inline_schema, openai_errors, parse_body
 from gateway.api.openai_compat.mapping import DEFAULT_MODEL, SPEECH, TRANSCRIPTION, pipeline_for
-from gateway.api.openai_compat.runs import CallsDep, job_headers
+from gateway.api.openai_compat.runs import NO_RETRY, CallsDep, job_headers
 from gateway.api.openai_compat.shapes import (
     SPEECH_FORMATS,
     TRANSCRIPTION_FORMATS,
@@ -20,7 +20,7 @@ from gateway.api.openai_compat.shapes import (
     SpeechRequest,
 )
 from gateway.api.submit import file_ref
-from gateway.errors import InvalidInputError
+from gateway.errors import InvalidInputError, JobFailedError
 from gateway.files import FileRule, delete_stored, receive_multipart
 from gateway.store.render import file_public
 
@@ -170,16 +170,19 @@ def _speech_body() -> dict[str, Any]:
     openapi_extra=_speech_body(),
     responses={
         200: {
-            "description": "The speech as WAV",
+            "description": "The speech, in the format asked for",
             "headers": JOB_HEADER,
-            "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}} for media in SPEECH_FORMATS.values()
+            },
         },
         **openai_errors(400, 401, 403, 404, 413, 429, 502, 504),
     },
 )
 async def create_speech(calls: CallsDep) -> Response:
     """OpenAI's speech over a text-to-speech pipeline (``default``: ``text_to_speech``). Only
-    ``response_format: wav``; every voice name in the document is the tts worker's one voice."""
+    ``wav`` or ``flac`` (what the tts worker makes; no transcoding); every voice name in the document is the
+    tts worker's one voice."""
     body = parse_body(SpeechRequest, await calls.request.body())
     if body.voice not in VOICES:
         raise _invalid("voice", f"must be one of {', '.join(VOICES)}", "unsupported_voice")
@@ -195,5 +198,18 @@ async def create_speech(calls: CallsDep) -> Response:
     done = await calls.ended(job.id)
     output = SPEECH.output(spec)
     assert output is not None  # pipeline_for checked that the pipeline fits
-    data, _ = await calls.output_bytes(done, output)
-    return Response(data, media_type="audio/wav", headers=job_headers(done))
+    data, content_type = await calls.output_bytes(done, output)
+    wanted = SPEECH_FORMATS[body.response_format]
+    if content_type != wanted:
+        raise JobFailedError(
+            f"job {done.id} made {content_type}, not the {wanted} asked for (the gateway does not transcode): "
+            f"ask for response_format={_format_of(content_type)!r}",
+            code="unsupported_response_format",
+            param="response_format",
+            headers=NO_RETRY,
+        )
+    return Response(data, media_type=content_type, headers=job_headers(done))
+
+
+def _format_of(content_type: str) -> str:
+    return next((name for name, media in SPEECH_FORMATS.items() if media == content_type), content_type)

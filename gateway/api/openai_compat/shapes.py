@@ -57,8 +57,9 @@ VOICES = (
     "shimmer",
     "verse",
 )
-#: The audio formats ``/v1/audio/speech`` answers in. OpenAI's default, mp3, is not one: ask for wav.
-SPEECH_FORMATS = ("wav",)
+#: The audio formats ``/v1/audio/speech`` answers in, as the tts worker makes them (the offline voice makes
+#: WAV; a remote backend may keep its provider's FLAC). No transcoding: OpenAI's default, mp3, is refused.
+SPEECH_FORMATS = {"wav": "audio/wav", "flac": "audio/flac"}
 
 
 class SpeechRequest(_Open):
@@ -70,7 +71,8 @@ class SpeechRequest(_Open):
     response_format: str = Field(
         default="mp3",
         max_length=20,
-        description="Only `wav` (the default, mp3, is refused with 400 `unsupported_response_format`)",
+        description="`wav` (the offline voice) or `flac` (what a remote backend may make); OpenAI's default, "
+        "mp3, is refused with 400 `unsupported_response_format`",
         json_schema_extra={"enum": list(SPEECH_FORMATS)},
     )
     speed: float = Field(default=1.0, ge=1.0, le=1.0, description="Only 1.0")
