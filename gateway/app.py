@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -30,7 +31,7 @@ from gateway.runner import HttpWorkerClient, Runner
 from gateway.settings import Settings, load_settings
 from gateway.store import create_engine, migrate
 from gateway.store.batch import InsertBatcher
-from gateway.store.models import DEFAULT_TENANT
+from gateway.store.models import DEFAULT_TENANT, EventPublic
 from gateway.store.tenants import add_key_unless_present, ensure_tenant
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,27 @@ def _mount_ui(app: FastAPI, ui_dir: Path) -> None:
     app.router.default = ui
 
 
+def _name_stream_schemas(app: FastAPI) -> None:
+    """Add the event stream's payload (EventPublic) to the document's named schemas.
+
+    An SSE response's schema describes each event (``{event, id, data}``), with the payload as ``data``'s
+    ``contentSchema``; no route returns EventPublic as JSON, so FastAPI would not name it, and the UI's typed
+    client takes it from ``components.schemas``.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["EventPublic"] = EventPublic.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A gateway app; reads the environment only when ``settings`` is not given."""
     settings = settings or load_settings()
@@ -224,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Location", "Retry-After", "RateLimit", "RateLimit-Policy"],
         )
     app.include_router(api_router)
+    _name_stream_schemas(app)
     if settings.runs_api and (settings.ui_dir / "index.html").is_file():
         _mount_ui(app, settings.ui_dir)
     return app

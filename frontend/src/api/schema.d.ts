@@ -60,6 +60,9 @@ export interface paths {
         /**
          * Createjob
          * @description Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job.
+         *
+         *     With ``Prefer: wait=N`` the answer waits until the job has ended (``201``, the whole job) or N seconds
+         *     have passed (``202``); ``Preference-Applied`` says that the wait was honoured.
          */
         post: operations["createJob"];
         delete?: never;
@@ -314,6 +317,128 @@ export interface paths {
         get: operations["readyz"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Listmodels
+         * @description The model ids the OpenAI-compatible endpoints accept.
+         */
+        get: operations["listModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{model}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Getmodel
+         * @description One model id; 404 ``model_not_found`` when it is neither ``default`` nor a pipeline.
+         */
+        get: operations["getModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Createchatcompletion
+         * @description OpenAI's chat completions over a text pipeline (``default``: ``text_to_text``).
+         */
+        post: operations["createChatCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audio/transcriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Createtranscription
+         * @description OpenAI's transcriptions over a speech pipeline (``default``: ``speech_to_text``).
+         */
+        post: operations["createTranscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audio/speech": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Createspeech
+         * @description OpenAI's speech over a text-to-speech pipeline (``default``: ``text_to_speech``). Only
+         *     ``wav`` or ``flac`` (what the tts worker makes; no transcoding); every voice name in the document is the
+         *     tts worker's one voice.
+         */
+        post: operations["createSpeech"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/images/generations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Createimage
+         * @description OpenAI's image generation over an image pipeline (``default``: ``text_to_image``).
+         */
+        post: operations["createImage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -726,6 +851,43 @@ export interface components {
             /** @description What applies: the overrides, else the defaults */
             effective_limits: components["schemas"]["Limits"];
         };
+        /** EventPublic */
+        EventPublic: {
+            /** Seq */
+            seq: number;
+            /** Job Id */
+            job_id: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "job.queued" | "job.running" | "step.running" | "step.delta" | "step.retrying" | "step.succeeded" | "step.failed" | "step.skipped" | "job.succeeded" | "job.failed" | "job.canceled";
+            /**
+             * Step Id
+             * @default null
+             */
+            step_id: string | null;
+            /**
+             * Status
+             * @default null
+             */
+            status: string | null;
+            /**
+             * Attempt
+             * @default null
+             */
+            attempt: number | null;
+            /**
+             * Detail
+             * @default null
+             */
+            detail: string | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -1042,6 +1204,8 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string | null;
+                /** @description `wait=N` (RFC 7240): hold the request until the job ends or N seconds pass (at most 60; a bare `wait` is 60). Ended: 201 with the whole job; else 202 as without it */
+                prefer?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -1067,16 +1231,33 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
-            202: {
+            /** @description With `Prefer: wait`: the job ended (succeeded, failed or canceled) within the wait; the whole job */
+            201: {
                 headers: {
+                    /** @description The job's URL */
+                    Location?: string;
+                    /** @description `wait=N` when the request waited (N after capping at 60) */
+                    "Preference-Applied"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["JobPublic"];
                 };
             };
-            /** @description Problem (RFC 9457): a multipart body that is not well-formed */
+            /** @description The job is queued (or, with `Prefer: wait`, still unfinished when the wait ran out); poll `Location` or stream its events */
+            202: {
+                headers: {
+                    /** @description The job's URL */
+                    Location?: string;
+                    /** @description `wait=N` when the request waited (N after capping at 60) */
+                    "Preference-Applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Problem (RFC 9457): a multipart body that is not well-formed; a `Prefer: wait=` that is not a whole number */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1485,28 +1666,11 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": {
-                        /** Seq */
-                        seq: number;
-                        /** Job Id */
-                        job_id: string;
-                        /**
-                         * Type
-                         * @enum {string}
-                         */
-                        type: "job.queued" | "job.running" | "step.running" | "step.retrying" | "step.succeeded" | "step.failed" | "step.skipped" | "job.succeeded" | "job.failed" | "job.canceled";
-                        /** Step Id */
-                        step_id?: string | null;
-                        /** Status */
-                        status?: string | null;
-                        /** Attempt */
-                        attempt?: number | null;
-                        /** Detail */
-                        detail?: string | null;
-                        /**
-                         * At
-                         * Format: date-time
-                         */
-                        at: string;
+                        /** @description The event's type */
+                        event: string;
+                        /** @description The event's `seq`, for Last-Event-ID */
+                        id: string;
+                        data: string;
                     };
                 };
             };
@@ -2804,6 +2968,928 @@ export interface operations {
                             field?: string;
                             message?: string;
                         }[];
+                    };
+                };
+            };
+        };
+    };
+    listModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `default` and every pipeline's name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "model";
+                            created: number;
+                            owned_by: string;
+                            /** @description The OpenAI-compatible endpoints this model serves */
+                            endpoints?: ("chat" | "speech" | "transcription" | "images")[];
+                        }[];
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the tenant's requests, submits or jobs limit is used up (`Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "model";
+                        created: number;
+                        owned_by: string;
+                        /** @description The OpenAI-compatible endpoints this model serves */
+                        endpoints?: ("chat" | "speech" | "transcription" | "images")[];
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no such model (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the tenant's requests, submits or jobs limit is used up (`Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    createChatCompletion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Model */
+                    model: string;
+                    /** Messages */
+                    messages: ({
+                        /**
+                         * Role
+                         * @enum {string}
+                         */
+                        role: "system" | "developer" | "user" | "assistant";
+                        /**
+                         * Content
+                         * @description Text, or a list of text parts (images and audio are not read)
+                         */
+                        content?: string | ({
+                            /**
+                             * Type
+                             * @constant
+                             */
+                            type: "text";
+                            /** Text */
+                            text: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[] | null;
+                    } & {
+                        [key: string]: unknown;
+                    })[];
+                    /**
+                     * Stream
+                     * @default false
+                     */
+                    stream?: boolean;
+                    stream_options?: ({
+                        /**
+                         * Include Usage
+                         * @default false
+                         */
+                        include_usage?: boolean;
+                    } & {
+                        [key: string]: unknown;
+                    }) | null;
+                    /**
+                     * N
+                     * @description One choice per call
+                     * @default 1
+                     */
+                    n?: number;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description A chat.completion; with `stream: true` a text/event-stream of chunks */
+            200: {
+                headers: {
+                    /** @description The Modaline job that did the work (GET /v1/jobs/{id}) */
+                    "Modaline-Job-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                    "text/event-stream": {
+                        /** @description A chat.completion.chunk as JSON (or an `error` envelope when the job fails), the last one `[DONE]` */
+                        data: string;
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: an invalid parameter (`param` names it), or a model that does not serve this endpoint (`model_not_supported`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no such model (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the body or the file is larger than the gateway takes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the tenant's requests, submits or jobs limit is used up (`Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the job behind the call failed or was canceled (`job_failed`, `job_canceled`); not retried */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the job was still running after MODALINE_OPENAI_WAIT_SECONDS (`job_timeout`); it goes on */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    createTranscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description The recording; its format is read from its bytes
+                     */
+                    file: string;
+                    /** @description A model id from GET /v1/models; empty or absent: `default` */
+                    model?: string;
+                    /** @enum {string} */
+                    response_format?: "json" | "text" | "verbose_json";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description `json`: `{text}`; `verbose_json`: `{task, language, duration, text, segments}`; `text`: the transcript as text/plain */
+            200: {
+                headers: {
+                    /** @description The Modaline job that did the work (GET /v1/jobs/{id}) */
+                    "Modaline-Job-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                    "text/plain": string;
+                };
+            };
+            /** @description OpenAI error envelope: an invalid parameter (`param` names it), or a model that does not serve this endpoint (`model_not_supported`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no such model (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the body or the file is larger than the gateway takes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the file's bytes are not an audio format the gateway reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the tenant's requests, submits or jobs limit is used up (`Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the job behind the call failed or was canceled (`job_failed`, `job_canceled`); not retried */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the job was still running after MODALINE_OPENAI_WAIT_SECONDS (`job_timeout`); it goes on */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    createSpeech: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Model */
+                    model: string;
+                    /** Input */
+                    input: string;
+                    /**
+                     * Voice
+                     * @enum {string}
+                     */
+                    voice: "default" | "alloy" | "ash" | "ballad" | "cedar" | "coral" | "echo" | "fable" | "marin" | "nova" | "onyx" | "sage" | "shimmer" | "verse";
+                    /**
+                     * Response Format
+                     * @description `wav` (the offline voice) or `flac` (what a remote backend may make); OpenAI's default, mp3, is refused with 400 `unsupported_response_format`
+                     * @default mp3
+                     * @enum {string}
+                     */
+                    response_format: "wav" | "flac";
+                    /**
+                     * Speed
+                     * @description Only 1.0
+                     * @default 1
+                     */
+                    speed?: number;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description The speech, in the format asked for */
+            200: {
+                headers: {
+                    /** @description The Modaline job that did the work (GET /v1/jobs/{id}) */
+                    "Modaline-Job-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "audio/wav": string;
+                    "audio/flac": string;
+                };
+            };
+            /** @description OpenAI error envelope: an invalid parameter (`param` names it), or a model that does not serve this endpoint (`model_not_supported`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no such model (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the body or the file is larger than the gateway takes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the tenant's requests, submits or jobs limit is used up (`Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the job behind the call failed or was canceled (`job_failed`, `job_canceled`); not retried */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the job was still running after MODALINE_OPENAI_WAIT_SECONDS (`job_timeout`); it goes on */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    createImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Prompt */
+                    prompt: string;
+                    /**
+                     * Model
+                     * @default default
+                     */
+                    model?: string;
+                    /**
+                     * N
+                     * @description One image per call
+                     * @default 1
+                     */
+                    n?: number;
+                    /**
+                     * Response Format
+                     * @default url
+                     * @enum {string}
+                     */
+                    response_format?: "url" | "b64_json";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description `{created, data: [{url | b64_json, revised_prompt}]}`; a `url` is absolute (signed and expiring while API keys are on) */
+            200: {
+                headers: {
+                    /** @description The Modaline job that did the work (GET /v1/jobs/{id}) */
+                    "Modaline-Job-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description OpenAI error envelope: an invalid parameter (`param` names it), or a model that does not serve this endpoint (`model_not_supported`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: no such model (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the body or the file is larger than the gateway takes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the tenant's requests, submits or jobs limit is used up (`Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the job behind the call failed or was canceled (`job_failed`, `job_canceled`); not retried */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description OpenAI error envelope: the job was still running after MODALINE_OPENAI_WAIT_SECONDS (`job_timeout`); it goes on */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            message: string;
+                            type: string;
+                            param?: string | null;
+                            code?: string | null;
+                        };
                     };
                 };
             };

@@ -2,7 +2,7 @@
  * Named shapes of the public API, derived from the generated schema by operation id — so they survive a
  * regeneration from the gateway's own OpenAPI whatever its component names are.
  */
-import type { operations } from "./schema";
+import type { components, operations } from "./schema";
 
 type Ok<Op extends keyof operations, Code extends number> = operations[Op]["responses"] extends {
   [K in Code]: { content: { "application/json": infer Body } };
@@ -27,7 +27,7 @@ export type CreatedKey = Ok<"createKey", 201>;
 export type KeyRequest = operations["createKey"]["requestBody"]["content"]["application/json"];
 export type Scope = KeyRequest["scopes"][number];
 /** One event of `GET /v1/jobs/{id}/events` (each Server-Sent Event's data), and the types it can have. */
-export type EventPayload = operations["streamJobEvents"]["responses"][200]["content"]["text/event-stream"];
+export type EventPayload = components["schemas"]["EventPublic"];
 export type EventType = EventPayload["type"];
 
 /**

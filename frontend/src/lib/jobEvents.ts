@@ -12,6 +12,7 @@ export const EVENT_TYPES = keysOf({
   "job.queued": true,
   "job.running": true,
   "step.running": true,
+  "step.delta": true,
   "step.retrying": true,
   "step.succeeded": true,
   "step.failed": true,
