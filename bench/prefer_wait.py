@@ -61,7 +61,9 @@ def run(base: Path, kind: str, n: int, rounds: int, poll_ms: float) -> dict[str,
         worker_url = start_fake_worker(procs, f"fake-worker-wait-{kind}")
         root = make_root(base, f"wait-{kind}")
         with database(kind, root) as db_url:
-            url, gateway = start_gateway(procs, Env(root, db_url, worker_url, base / "logs"), "all", "gw-wait")
+            url, gateway = start_gateway(
+                procs, Env(root, db_url, worker_url, base / "logs"), "all", "gw-wait"
+            )
             try:
                 with httpx.Client(base_url=url, timeout=70) as client:
                     for _ in range(10):  # warm-up: connections, caches, the first claims
@@ -116,7 +118,9 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("-n", type=int, default=100, help="jobs per mode per round")
     parser.add_argument("--rounds", type=int, default=3)

@@ -31,6 +31,13 @@ OPERATIONS = {
     "streamJobEvents",
     "healthz",
     "readyz",
+    # The OpenAI-compatible routes (docs/openai.md)
+    "listModels",
+    "getModel",
+    "createChatCompletion",
+    "createTranscription",
+    "createSpeech",
+    "createImage",
 }
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from gateway.api.admin import KeyCreate, Limits
 from gateway.api.events import _last_seen
+from gateway.api.problems import speaks_openai
 from gateway.app import create_app
 from gateway.errors import BadRequestError
 from gateway.files import SUPPORTED
@@ -109,13 +110,22 @@ def test_downloads_are_documented_with_the_media_types_files_are_served_with(tmp
 
 
 def test_every_error_answer_is_documented_as_problem_json(tmp_path: Path) -> None:
+    """problem+json everywhere, except under the OpenAI-compatible paths: OpenAI's envelope there."""
     document = _document(tmp_path)
     assert "HTTPValidationError" not in document["components"]["schemas"]  # type: ignore[index]
+    openai_paths = 0
     for path, operations in document["paths"].items():  # type: ignore[attr-defined]
         for method, operation in operations.items():
             for status, response in operation["responses"].items():
-                if status.startswith(("4", "5")):
+                if not status.startswith(("4", "5")):
+                    continue
+                if speaks_openai(path):
+                    assert list(response["content"]) == ["application/json"], (method, path, status)
+                    assert response["content"]["application/json"]["schema"]["required"] == ["error"]
+                    openai_paths += 1
+                else:
                     assert list(response["content"]) == [PROBLEM_CONTENT_TYPE], (method, path, status)
+    assert openai_paths >= 6 * 3
 
 
 @pytest.mark.parametrize(
