@@ -53,7 +53,7 @@ def _poll_job(client: httpx.Client, poll: float) -> tuple[int, str]:
 
 
 def run(base: Path, kind: str, n: int, rounds: int, poll_ms: float) -> dict[str, Any]:
-    """``rounds`` × (``n`` jobs with wait, ``n`` jobs with polling) on one gateway; figures per job."""
+    """``rounds`` x (``n`` jobs with wait, ``n`` jobs with polling) on one gateway; figures per job."""
     samples: dict[str, dict[str, list[float]]] = {
         mode: {"wall_ms": [], "cpu_ms": [], "requests": []} for mode in ("wait", "poll")
     }
