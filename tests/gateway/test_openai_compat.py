@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -167,6 +168,26 @@ async def test_a_streamed_answer_follows_the_steps_deltas(live, fake_worker, dat
         await engine.dispose()
     assert pieces[:3] == ["Hello", " there", ","]  # one chunk per delta, in order, before the job ended
     assert "".join(pieces) == "Hello there, friend."
+
+
+async def test_the_stream_on_the_wire_keeps_alive_and_ends_with_done(live, fake_worker):
+    release = asyncio.Event()
+    fake_worker.plan["answer"] = Behaviour(block=release, text="ok")
+    base = await live(sse_ping_seconds=0.05, wait_poll_seconds=0.05)
+    body = {"model": "default", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with http.stream("POST", "/chat/completions", json=body) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["modaline-job-id"]
+            lines = []
+            async for line in response.aiter_lines():
+                lines.append(line)
+                if line == ": keep-alive":
+                    release.set()
+    assert ": keep-alive" in lines  # while the job ran, with no text to send
+    data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    assert [json.loads(item)["choices"][0]["delta"].get("content") for item in data[:-1]] == ["", "ok", None]
 
 
 async def test_a_transcription_of_a_wav(live):

@@ -162,6 +162,9 @@ async def _chunks(
     yield chunk({"role": "assistant", "content": ""})
     sent: list[str] = []
     async for piece in _deltas(calls, job.id, CHAT.answer_step(spec)):
+        if piece is None:
+            yield b": keep-alive\n\n"  # an SSE comment: proxies keep the connection, clients ignore it
+            continue
         sent.append(piece)
         yield chunk({"content": piece})
     done = await calls.job(job.id)
@@ -190,11 +193,12 @@ async def _chunks(
     yield _sse("[DONE]")
 
 
-async def _deltas(calls: Calls, job_id: str, step_id: str | None) -> AsyncIterator[str]:
-    """The answer step's ``step.delta`` texts until the job's terminal event (or the wait runs out)."""
-    loop_time = asyncio.get_running_loop().time
-    deadline = loop_time() + calls.settings.openai_wait_seconds
-    tenant_id, after = calls.principal.tenant_id, 0
+async def _deltas(calls: Calls, job_id: str, step_id: str | None) -> AsyncIterator[str | None]:
+    """The answer step's ``step.delta`` texts until the job's terminal event (or the wait runs out); None
+    after every ``MODALINE_SSE_PING_SECONDS`` without one, for a keep-alive."""
+    clock = asyncio.get_running_loop().time
+    deadline = clock() + calls.settings.openai_wait_seconds
+    tenant_id, after, last_sent = calls.principal.tenant_id, 0, clock()
     with calls.notifier.watch(job_id) as changed:
         while True:
             changed.clear()
@@ -202,12 +206,16 @@ async def _deltas(calls: Calls, job_id: str, step_id: str | None) -> AsyncIterat
             for event in events:
                 after = event.seq
                 if event.type == "step.delta" and event.step_id == step_id and event.detail:
+                    last_sent = clock()
                     yield event.detail
                 if event.type in _TERMINAL_EVENTS:
                     return
             if events:
                 continue
-            left = deadline - loop_time()
+            if clock() - last_sent >= calls.settings.sse_ping_seconds:
+                last_sent = clock()
+                yield None
+            left = deadline - clock()
             if left <= 0 or await calls.request.is_disconnected():
                 return
             await _wait(changed, min(calls.settings.wait_poll_seconds, left))
