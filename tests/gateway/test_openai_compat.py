@@ -175,15 +175,17 @@ async def test_the_stream_on_the_wire_keeps_alive_and_ends_with_done(live, fake_
     fake_worker.plan["answer"] = Behaviour(block=release, text="ok")
     base = await live(sse_ping_seconds=0.05, wait_poll_seconds=0.05)
     body = {"model": "default", "messages": [{"role": "user", "content": "x"}], "stream": True}
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        async with http.stream("POST", "/chat/completions", json=body) as response:
-            assert response.headers["content-type"].startswith("text/event-stream")
-            assert response.headers["modaline-job-id"]
-            lines = []
-            async for line in response.aiter_lines():
-                lines.append(line)
-                if line == ": keep-alive":
-                    release.set()
+    lines = []
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+        http.stream("POST", "/chat/completions", json=body) as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["modaline-job-id"]
+        async for line in response.aiter_lines():
+            lines.append(line)
+            if line == ": keep-alive":
+                release.set()
     assert ": keep-alive" in lines  # while the job ran, with no text to send
     data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
     assert data[-1] == "[DONE]"
