@@ -243,7 +243,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "Prefer"],
-            expose_headers=["Location", "Retry-After", "RateLimit", "RateLimit-Policy"],
+            expose_headers=[
+                "Location",
+                "Retry-After",
+                "RateLimit",
+                "RateLimit-Policy",
+                "Preference-Applied",
+                "Modaline-Job-Id",
+            ],
         )
     app.include_router(api_router)
     _name_stream_schemas(app)
