@@ -135,3 +135,32 @@ async def make_gateway(
 async def gateway(make_gateway: GatewayFactory) -> httpx.AsyncClient:
     """One gateway (API + runner) talking to the fake worker."""
     return await make_gateway()
+
+
+@pytest.fixture
+async def live_gateway(
+    database_url: str, files_root: Path, fake_worker: FakeWorker
+) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Start gateways listening on a local port (uvicorn in this event loop, lifespan included), for
+    clients that need a real URL (the ``openai`` SDK); the starter returns the base URL."""
+    import uvicorn
+    from gateway_helpers import free_port
+
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(**overrides: Any) -> str:
+        app = create_app(fast_settings(database_url, files_root, fake_worker.url, **overrides))
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        task = asyncio.create_task(server.serve())
+        servers.append((server, task))
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, task in servers:
+        server.should_exit = True
+        await task

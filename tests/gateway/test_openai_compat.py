@@ -15,13 +15,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import uvicorn
-from conftest import fast_settings
 from gateway_fakes import Behaviour
-from gateway_helpers import free_port
 from test_gateway_auth import new_key
 
-from gateway.app import create_app
 from gateway.store import create_engine
 from gateway.store.db import write_tx
 from gateway.store.models import EVENTS, utcnow
@@ -33,29 +29,16 @@ Live = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
-async def live(database_url, files_root, fake_worker) -> AsyncIterator[Live]:
-    """Start real gateways (uvicorn on a free port, lifespan included); yields a starter returning the
-    base URL the SDK takes (``…/v1``)."""
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+async def live(live_gateway) -> AsyncIterator[Live]:
+    """Start real gateways; the starter returns the base URL the SDK takes (``…/v1``). SDK clients made
+    with :func:`sdk` are closed before the servers stop."""
 
     async def start(**overrides: Any) -> str:
-        app = create_app(fast_settings(database_url, files_root, fake_worker.url, **overrides))
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        task = asyncio.create_task(server.serve())
-        servers.append((server, task))
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        return f"http://127.0.0.1:{port}/v1"
+        return f"{await live_gateway(**overrides)}/v1"
 
     yield start
     while _CLIENTS:
         await _CLIENTS.pop().close()
-    for server, task in servers:
-        server.should_exit = True
-        await task
 
 
 _CLIENTS: list[openai.AsyncOpenAI] = []
