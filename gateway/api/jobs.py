@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from opentelemetry.trace import SpanKind
 
 from gateway.api.deps import BatcherDep, EngineDep, RegistryDep, RunnerDep, SettingsDep, StorageDep
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES, ONE_PART
@@ -16,6 +17,7 @@ from gateway.auth import Limiter
 from gateway.files import delete_stored
 from gateway.store import jobs as store
 from gateway.store.models import JobCreate, JobList, JobPublic, JobStatus
+from workers.kit.telemetry import current_traceparent, extract, set_attributes, span
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -93,37 +95,48 @@ async def create_job(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobPublic:
     """Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job."""
-    limiter: Limiter = request.app.state.limiter
-    await limiter.check(principal, "submits_per_minute")
-    await limiter.check(principal, "jobs_per_day")
-    submission = await parse_submission(
-        request,
-        tenant_id=principal.tenant_id,
-        engine=engine,
-        settings=settings,
-        storage=storage,
-        registry=registry,
-    )
-    new = store.NewJob(
-        tenant_id=principal.tenant_id,
-        pipeline=submission.spec.name,
-        inputs=submission.inputs,
-        steps=[(step.id, step.worker) for step in submission.spec.steps],
-        uploads=submission.upload_rows(principal.tenant_id),
-    )
-    try:
-        job, created = await store.create_job(
-            engine, new=new, idempotency_key=idempotency_key, batcher=batcher, files=submission.files
+    # The job's trace starts here (continuing the caller's traceparent, if any); the job stores this span's
+    # traceparent so the runner that claims it continues the same trace.
+    with span(
+        "modaline.gateway",
+        "POST /v1/jobs",
+        kind=SpanKind.SERVER,
+        parent=extract(request.headers),
+        attributes={"http.request.method": "POST", "http.route": "/v1/jobs"},
+    ) as current:
+        limiter: Limiter = request.app.state.limiter
+        await limiter.check(principal, "submits_per_minute")
+        await limiter.check(principal, "jobs_per_day")
+        submission = await parse_submission(
+            request,
+            tenant_id=principal.tenant_id,
+            engine=engine,
+            settings=settings,
+            storage=storage,
+            registry=registry,
         )
-    except BaseException:
-        for stored in submission.uploads:
-            await delete_stored(storage, stored)
-        raise
-    if not created:
-        for stored in submission.uploads:  # a replay: the first request's files are the job's
-            await delete_stored(storage, stored)
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return signed_job(job, request)
+        new = store.NewJob(
+            tenant_id=principal.tenant_id,
+            pipeline=submission.spec.name,
+            inputs=submission.inputs,
+            steps=[(step.id, step.worker) for step in submission.spec.steps],
+            uploads=submission.upload_rows(principal.tenant_id),
+            traceparent=current_traceparent(),
+        )
+        try:
+            job, created = await store.create_job(
+                engine, new=new, idempotency_key=idempotency_key, batcher=batcher, files=submission.files
+            )
+        except BaseException:
+            for stored in submission.uploads:
+                await delete_stored(storage, stored)
+            raise
+        set_attributes(current, pipeline=new.pipeline, job_id=job.id, replayed=not created)
+        if not created:
+            for stored in submission.uploads:  # a replay: the first request's files are the job's
+                await delete_stored(storage, stored)
+        response.headers["Location"] = f"/v1/jobs/{job.id}"
+        return signed_job(job, request)
 
 
 #: What a cursor looks like: ``next_cursor`` is unpadded URL-safe base64. Documented, not enforced here, so
