@@ -41,7 +41,6 @@ def _serve() -> None:
 
     from gateway.app import create_app
     from gateway.settings import load_settings
-
     from workers.kit.telemetry import UVICORN_LOG_CONFIG, configure_tracing, shutdown
 
     settings = load_settings()

@@ -11,7 +11,13 @@ import os
 import uvicorn
 
 from workers.kit.contract import CAPABILITIES
-from workers.kit.telemetry import UVICORN_LOG_CONFIG, configure_logging, configure_tracing, log_format, shutdown
+from workers.kit.telemetry import (
+    UVICORN_LOG_CONFIG,
+    configure_logging,
+    configure_tracing,
+    log_format,
+    shutdown,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

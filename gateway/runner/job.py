@@ -320,7 +320,7 @@ class JobRun:
             first = False
             began = time.perf_counter()
             try:
-                response = await self._call(step, request, record.attempts, timeout)
+                response = await self._call(step, request, record.attempts, time_limit=timeout)
             except WorkerCallError as err:
                 self.ctx.metrics.observe_step(step.worker, "error", time.perf_counter() - began)
                 self.ctx.metrics.worker_error(step.worker, err.retryable)
@@ -332,7 +332,9 @@ class JobRun:
             self.ctx.metrics.observe_step(step.worker, "ok", time.perf_counter() - began)
             return self._step_succeeded(step, record, response)
 
-    async def _call(self, step: StepSpec, request: RunRequest, attempt: int, timeout: float) -> RunResponse:
+    async def _call(
+        self, step: StepSpec, request: RunRequest, attempt: int, *, time_limit: float
+    ) -> RunResponse:
         """One worker call, in a client span of its own whose traceparent the client sends along."""
         with span(
             "modaline.runner",
@@ -346,16 +348,14 @@ class JobRun:
             },
         ) as current:
             try:
-                response = await self.ctx.client.run(step.worker, request, time_limit=timeout)
+                response = await self.ctx.client.run(step.worker, request, time_limit=time_limit)
             except WorkerCallError as err:
                 set_attributes(current, outcome="retryable_error" if err.retryable else "error")
                 if err.status is not None:
                     set_attributes(current, status_code=err.status)
                 mark_failed(current, err.title)
                 raise
-            set_attributes(
-                current, outcome="ok", backend=response.usage.provider, model=response.usage.model
-            )
+            set_attributes(current, outcome="ok", backend=response.usage.provider, model=response.usage.model)
             return response
 
     @staticmethod
@@ -467,6 +467,8 @@ class JobRun:
         )
         if await self.ctx.writer.write(final):
             self.ctx.metrics.job_finished(self.spec.name, status, (now - self.started_at).total_seconds())
+            if error is not None:  # the title only: details may quote the job's inputs
+                log.warning("job %s failed: %s (step %s)", self.id, error["title"], error["step_id"])
         return status
 
 

@@ -185,7 +185,9 @@ class Runner:
         for job_id in before - held:
             entry = self.active.get(job_id)
             if entry is not None and entry[0].abort_reason is None:
-                log.warning("lost the lease on job %s; another runner owns it now", job_id, extra={"job_id": job_id})
+                log.warning(
+                    "lost the lease on job %s; another runner owns it now", job_id, extra={"job_id": job_id}
+                )
                 self.ctx.metrics.leases_lost.inc()
                 entry[0].abort("lost")
         free = self.free_slots
@@ -251,7 +253,10 @@ class Runner:
                 return  # another runner holds it now, or it ended
             if crashes >= self.settings.runner_max_crashes:
                 log.error(
-                    "job %s crashed the runner %d times; failing it", job_id, crashes, extra={"job_id": job_id}
+                    "job %s crashed the runner %d times; failing it",
+                    job_id,
+                    crashes,
+                    extra={"job_id": job_id},
                 )
                 await self._fail_crashed(job_id, run, crashes)
                 return

@@ -173,6 +173,7 @@ class WorkerRuntime:
                 response = await self._admit_and_run(request)
             except WorkerError as exc:
                 self.metrics.failed(exc.slug)
+                log.warning("%s run failed: %s (%s)", self.capability, exc.title, exc.slug)
                 set_attributes(current, outcome=exc.slug)
                 mark_failed(current, exc.slug)
                 raise
@@ -185,6 +186,12 @@ class WorkerRuntime:
                     f"unexpected {type(exc).__name__} in the {self.backend.name} backend: {exc}"
                 ) from exc
             self.metrics.succeeded(response.usage.seconds)
+            log.info(
+                "%s run succeeded in %.3f s (%s backend)",
+                self.capability,
+                response.usage.seconds,
+                self.backend.name,
+            )
             set_attributes(current, outcome="ok", model=response.usage.model)
             return response
 

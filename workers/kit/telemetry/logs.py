@@ -135,7 +135,7 @@ def log_format(environ: dict[str, str] | None = None) -> LogFormat:
     raw = (os.environ if environ is None else environ).get("MODALINE_LOG_FORMAT", "json").strip().lower()
     if raw not in LOG_FORMATS:
         raise ValueError(f"MODALINE_LOG_FORMAT must be json or text, not {raw!r}")
-    return raw  # type: ignore[return-value]
+    return raw
 
 
 #: Loggers that install handlers of their own; they are made to go through ours.

@@ -29,7 +29,7 @@ EXPORTERS = ("otlp", "console", "none")
 
 class _State:
     provider: Any = None  # an SDK TracerProvider while tracing is on
-    tracers: dict[str, Tracer] = {}  # noqa: RUF012
+    tracers: dict[str, Tracer] = {}
 
 
 _STATE = _State()
@@ -45,7 +45,9 @@ def wanted(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    exporters = [name.strip().lower() for name in env.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip()]
+    exporters = [
+        name.strip().lower() for name in env.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip()
+    ]
     if exporters:
         return exporters != ["none"]
     return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
