@@ -271,8 +271,10 @@ ImplementationSpecific path that is a prefix of /metrics). */}}
 {{- /* Log format and traces for one process: (dict "root" $ "service" "modaline-gateway"). */}}
 {{- define "modaline.telemetryEnv" -}}
 {{- $o := .root.Values.observability }}
+{{- if ne $o.logFormat "json" }}{{/* json is every process's default */}}
 - name: MODALINE_LOG_FORMAT
   value: {{ $o.logFormat | quote }}
+{{- end }}
 {{- with $o.tracing }}
 {{- if .otlpEndpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
