@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from gateway.metrics import Metrics
@@ -27,6 +28,9 @@ from workers.kit.contract import RunRequest, RunResponse
 from workers.kit.telemetry import bind_job, extract, mark_failed, set_attributes, span
 
 log = logging.getLogger(__name__)
+
+#: The parent of a job span whose job kept no traceparent: none (an empty context).
+_NEW_TRACE = Context()
 
 #: A pipeline's steps, each with the ids of the steps it waits for.
 Plan = list[tuple[StepSpec, frozenset[str]]]
@@ -126,7 +130,9 @@ class JobRun:
             "modaline.runner",
             f"job {self.spec.name}",
             kind=SpanKind.CONSUMER,
-            parent=extract({"traceparent": self.traceparent}) if self.traceparent else None,
+            # A job submitted while tracing was off starts a trace of its own (never under whatever span
+            # happened to be current where its task was created).
+            parent=extract({"traceparent": self.traceparent}) if self.traceparent else _NEW_TRACE,
             attributes={"modaline.pipeline": self.spec.name, "modaline.job_id": self.id},
         ) as current:
             status = await self._execute()

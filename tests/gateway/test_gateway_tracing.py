@@ -190,3 +190,43 @@ async def test_without_tracing_nothing_is_stored_or_sent(gateway, fake_worker, d
     assert not telemetry.tracing_on()
     assert stored is None
     assert fake_worker.traceparents == [None, None, None]
+
+
+async def test_a_job_taken_over_after_its_runner_died_stays_in_the_submits_trace(
+    make_gateway, database_url, spans
+):
+    from gateway.store import create_engine
+    from gateway.store import queue as store_queue
+
+    api = await make_gateway(role="api")
+    job = await submit(api, "chain", text="x")
+    engine = create_engine(database_url)
+    try:  # a runner claims the job and dies without renewing its lease
+        [claimed] = await store_queue.claim_queued(engine, owner="dead-runner", lease_seconds=0.3, limit=5)
+    finally:
+        await engine.dispose()
+    assert claimed.traceparent is not None
+    await make_gateway(role="runner")
+    assert (await wait_for_job(api, job["id"], within=20))["status"] == "succeeded"
+    finished = await finished_spans(spans, "job chain")
+    request, run = only(finished, "POST /v1/jobs"), only(finished, "job chain")
+    assert parent_of(run) == request.context.span_id and run.context.trace_id == request.context.trace_id
+
+
+async def test_a_job_queued_while_tracing_was_off_gets_a_trace_of_its_own(make_gateway):
+    api = await make_gateway(role="api")
+    job = await submit(api, "chain", text="x")  # no span, no traceparent stored
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.install(provider)
+    try:
+        await make_gateway(role="runner")
+        assert (await wait_for_job(api, job["id"]))["status"] == "succeeded"
+        finished = await finished_spans(exporter, "job chain")
+    finally:
+        telemetry.shutdown()
+    run = only(finished, "job chain")
+    assert run.parent is None
+    steps = [s for s in finished if s.name.startswith("step ")]
+    assert len(steps) == 3 and {parent_of(s) for s in steps} == {run.context.span_id}
