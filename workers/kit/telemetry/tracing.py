@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -109,7 +109,10 @@ def tracer(name: str) -> Tracer:
     return found
 
 
-@contextmanager
+#: What :func:`span` returns while tracing is off: one shared no-op context manager (no allocation).
+_OFF: AbstractContextManager[None] = nullcontext(None)
+
+
 def span(
     scope: str,
     name: str,
@@ -117,15 +120,25 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: Mapping[str, Any] | None = None,
     parent: otel_context.Context | None = None,
-) -> Iterator[Span | None]:
-    """A current span named ``name`` (None and no work at all while tracing is off).
+) -> AbstractContextManager[Span | None]:
+    """A current span named ``name``; while tracing is off, a shared no-op that yields None.
 
-    An exception leaving the block marks the span as an error with the exception's type only: messages may
-    quote user content, so they stay out of traces.
+    ``parent`` None means the current span. An exception leaving the block marks the span as an error with
+    the exception's type only: messages may quote user content, so they stay out of traces.
     """
     if _STATE.provider is None:
-        yield None
-        return
+        return _OFF
+    return _recording_span(scope, name, kind, attributes, parent)
+
+
+@contextmanager
+def _recording_span(
+    scope: str,
+    name: str,
+    kind: SpanKind,
+    attributes: Mapping[str, Any] | None,
+    parent: otel_context.Context | None,
+) -> Iterator[Span]:
     with tracer(scope).start_as_current_span(
         name,
         context=parent,
