@@ -230,3 +230,35 @@ async def test_a_job_queued_while_tracing_was_off_gets_a_trace_of_its_own(make_g
     assert run.parent is None
     steps = [s for s in finished if s.name.startswith("step ")]
     assert len(steps) == 3 and {parent_of(s) for s in steps} == {run.context.span_id}
+
+
+async def test_the_sampling_decision_taken_at_submit_is_followed_by_the_runner_and_the_worker(
+    make_gateway, fake_worker
+):
+    """With a parent-based sampler, a job is traced whole or not at all: the decision made at POST /v1/jobs
+    travels in the stored traceparent's flags to the runner and on to the worker."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))  # roots are dropped; sampled parents kept
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.install(provider)
+    try:
+        gateway = await make_gateway()
+        dropped = await submit(gateway, "chain", text="x")
+        assert (await wait_for_job(gateway, dropped["id"]))["status"] == "succeeded"
+        kept = await gateway.post(
+            "/v1/jobs",
+            json={"pipeline": "chain", "inputs": {"text": "y"}},
+            headers={"traceparent": CALLER_PARENT},
+        )
+        assert (await wait_for_job(gateway, kept.json()["id"]))["status"] == "succeeded"
+        finished = await finished_spans(exporter, "job chain")
+    finally:
+        telemetry.shutdown()
+    assert {s.context.trace_id for s in finished} == {int(CALLER_TRACE, 16)}  # nothing of the dropped job
+    assert len([s for s in finished if s.name == "call llm"]) == 3
+    sent = fake_worker.traceparents
+    assert len(sent) == 6 and all(t is not None for t in sent)
+    sampled = [int(t.rsplit("-", 1)[1], 16) & 1 for t in sent]  # the W3C "sampled" flag
+    assert sampled == [0, 0, 0, 1, 1, 1]  # the worker is told not to record the dropped job's calls
