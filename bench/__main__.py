@@ -1,4 +1,4 @@
-"""``python -m bench [all|gateway|submit|throughput|latency|memory|celery|engines|storage] [--quick] [--profile]``.
+"""``python -m bench [all|gateway|submit|throughput|latency|memory|celery|engines|storage|tracing] [--quick]``.
 
 Runs the benchmarks, prints one report with targets and PASS/MISS, and writes the numbers to
 ``bench/results/latest.json``. ``all`` (the default) runs every gateway part plus the engines part when
@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, gateway_load, object_store, profiles
+from bench import baselines, gateway_load, object_store, profiles, tracing_cost
 from bench.loadgen import load_tool
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -101,6 +101,8 @@ def run_parts(parts: list[str], work: Path, quick: bool, profile: bool, n: int |
         guarded("memory", lambda: gateway_load.memory(work, n=jobs, concurrency=jobs))
     if "storage" in parts:
         guarded("storage", lambda: object_store.run(work, quick=quick))
+    if "tracing" in parts:
+        guarded("tracing", lambda: tracing_cost.run(work, quick=quick))
     if prof_dir is not None:
         res["profiles"] = profiles.summarise_dir(prof_dir)
     return res
@@ -287,9 +289,37 @@ def report(res: dict[str, Any]) -> str:
             if "clients" in res["storage"]
             else f"\nstorage: {res['storage']}\n"
         )
+    if "tracing" in res:
+        w(_tracing_report(res["tracing"]))
     if "engines" in res:
         w("\n(engines) see the engines table above\n")
     return out.getvalue()
+
+
+def _tracing_report(t: dict[str, Any]) -> str:
+    if "error" in t:
+        return f"\ntracing: {t['error']}\n"
+    off, on = t["off"], t["on"]
+    lines = [
+        f"\nTracing cost (SQLite; spans exported over OTLP/HTTP to a local receiver vs OTEL_SDK_DISABLED=true;"
+        f" N={t['n']}, {t['rounds']} interleaved round(s), medians)",
+        f"  {'':44} {'off':>10} {'on':>10} {'on/off':>8}",
+    ]
+    for label, key, digits in (
+        ("(b) 3-step jobs/s, submit-inclusive", "completed_per_s", 1),
+        ("(b) 3-step jobs/s, runner-only drain", "runner_per_s", 1),
+        ("(b) gateway CPU ms per job", "gateway_cpu_ms_per_job", 2),
+        ("(c) per-step overhead p50, ms", "per_step_ms_p50", 2),
+        ("(c) per-step overhead p99, ms", "per_step_ms_p99", 2),
+        ("(c) gateway CPU ms per job", "latency_cpu_ms_per_job", 2),
+    ):
+        ratio = on[key] / off[key] if off[key] else float("nan")
+        lines.append(f"  {label:<44} {_fmt(off[key], digits):>10} {_fmt(on[key], digits):>10} {ratio:>7.2f}x")
+    lines.append(
+        f"  spans received with tracing on: {on['spans_received']:,} of {on['spans_expected']:,} made"
+        f" ({on['export_requests']:,} export requests); with it off: {off['spans_received']:,}"
+    )
+    return "\n".join(lines) + "\n"
 
 
 def _cpu_count() -> int:
@@ -330,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         "part",
         nargs="?",
         default="all",
-        choices=["all", "gateway", "engines", "celery", "storage", *GATEWAY_PARTS],
+        choices=["all", "gateway", "engines", "celery", "storage", "tracing", *GATEWAY_PARTS],
         help="what to run (default: all)",
     )
     parser.add_argument("--quick", action="store_true", help="smaller N and one round (a smoke run)")

@@ -346,7 +346,13 @@ def _make_key(db_url: str) -> str:
 
 
 def throughput(
-    base: Path, kind: str, n: int = 2000, rounds: int = 3, profile_dir: Path | None = None, split: bool = True
+    base: Path,
+    kind: str,
+    n: int = 2000,
+    rounds: int = 3,
+    profile_dir: Path | None = None,
+    split: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Per round: (1) role=all: submit ``n`` jobs as fast as possible, time until all are terminal;
     (2) runner-only: queue ``n`` jobs straight into the database, then start role=runner and time the drain."""
@@ -360,7 +366,7 @@ def throughput(
             # (1) submit-inclusive, API and runner in one process.
             root = make_root(base, f"tp-{kind}-all")
             with database(kind, root) as db_url:
-                env = Env(root, db_url, worker_url, log_dir)
+                env = Env(root, db_url, worker_url, log_dir, extra=dict(extra_env or {}))
                 url, gw = start_gateway(procs, env, "all", f"gateway-all-{kind}-{r}")
                 probe = Probe(db_url)
                 try:
@@ -403,7 +409,7 @@ def throughput(
             # (2) runner-only: fill the queue straight into the database, then drain it with a runner process.
             root = make_root(base, f"tp-{kind}-runner")
             with database(kind, root) as db_url:
-                env = Env(root, db_url, worker_url, log_dir)
+                env = Env(root, db_url, worker_url, log_dir, extra=dict(extra_env or {}))
                 queued = fill_queue(db_url, n)
                 probe = Probe(db_url)
                 try:
@@ -435,7 +441,7 @@ def throughput(
             if split:
                 root = make_root(base, f"tp-{kind}-split")
                 with database(kind, root) as db_url:
-                    env = Env(root, db_url, worker_url, log_dir)
+                    env = Env(root, db_url, worker_url, log_dir, extra=dict(extra_env or {}))
                     url, api = start_gateway(procs, env, "api", f"gateway-split-api-{kind}-{r}")
                     rn = procs.start(
                         f"gateway-split-runner-{kind}-{r}",
@@ -525,7 +531,12 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def latency(
-    base: Path, kind: str, n: int = 200, warmup: int = 20, profile_dir: Path | None = None
+    base: Path,
+    kind: str,
+    n: int = 200,
+    warmup: int = 20,
+    profile_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One job at a time: (finished - created - worker seconds) / steps, from the job's own timestamps.
 
@@ -544,7 +555,7 @@ def latency(
         worker_url = start_fake_worker(procs, f"fake-worker-lat-{kind}")
         root = make_root(base, f"lat-{kind}")
         with database(kind, root) as db_url:
-            env = Env(root, db_url, worker_url, log_dir)
+            env = Env(root, db_url, worker_url, log_dir, extra=dict(extra_env or {}))
             url, gw = start_gateway(procs, env, "all", f"gateway-lat-{kind}")
             probe = Probe(db_url)
             body = json.dumps(JOB_BODY).encode()

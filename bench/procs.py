@@ -17,12 +17,14 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-PORT_RANGE = range(18500, 18600)
+#: Ports handed out: 18500-18599, or 100 from ``MODALINE_BENCH_PORT_BASE`` (several benches on one machine).
+_PORT_BASE = int(os.environ.get("MODALINE_BENCH_PORT_BASE", "18500"))
+PORT_RANGE = range(_PORT_BASE, _PORT_BASE + 100)
 _handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    """A port in 18500-18599 that nothing listens on and this run has not handed out yet."""
+    """A port of :data:`PORT_RANGE` that nothing listens on and this run has not handed out yet."""
     for port in PORT_RANGE:
         if port in _handed_out:
             continue
@@ -33,7 +35,7 @@ def free_port() -> int:
                 continue
         _handed_out.add(port)
         return port
-    raise RuntimeError("no free port in 18500-18599")
+    raise RuntimeError(f"no free port in {PORT_RANGE.start}-{PORT_RANGE.stop - 1}")
 
 
 def release_port(port: int) -> None:

@@ -41,16 +41,22 @@ def _serve() -> None:
 
     from gateway.app import create_app
     from gateway.settings import load_settings
+    from workers.kit.telemetry import UVICORN_LOG_CONFIG, configure_tracing, shutdown
 
     settings = load_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    configure_tracing("modaline-gateway")
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            log_config=UVICORN_LOG_CONFIG,  # uvicorn's records go through our handler (JSON or text)
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        shutdown()  # export the spans still buffered
 
 
 def _migrate() -> None:
@@ -92,8 +98,14 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("openapi", help="print the OpenAPI document")
     keys_cli.add_parser(commands)
     args = parser.parse_args(argv)
-    # Logs go to stderr; `keys create` keeps stdout for the key alone.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Logs go to stderr (JSON lines unless MODALINE_LOG_FORMAT=text); `keys create` keeps stdout for the key.
+    from workers.kit.telemetry import configure_logging, log_format
+
+    try:
+        fmt = log_format()
+    except ValueError as exc:
+        parser.error(str(exc))
+    configure_logging("gateway", fmt)
     # Alembic logs one line per plugin at every start: keep only its migration messages.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.command == "keys":

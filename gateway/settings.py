@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     )
     files_presign_seconds: int = Field(default=300, ge=10, le=7 * 86_400)
     role: Role = "all"
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Log lines as JSON objects (job_id, step_id, trace_id) or text for a terminal",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("PORT", "MODALINE_PORT"))
     pipelines_dir: Path | None = None

@@ -38,13 +38,12 @@ def test_workers_never_import_the_gateway() -> None:
     assert offenders("workers", lambda m: m != "gateway" and not m.startswith("gateway.")) == []
 
 
-def test_gateway_imports_only_the_worker_contract_and_the_storage_interface() -> None:
+def test_gateway_imports_only_the_worker_contract_the_storage_interface_and_telemetry() -> None:
     def allowed(module: str) -> bool:
         return (
             not (module == "workers" or module.startswith("workers."))
             or module == "workers.kit.contract"
-            or module == "workers.kit.storage"
-            or module.startswith("workers.kit.storage.")
+            or module.split(".")[:3] in (["workers", "kit", "storage"], ["workers", "kit", "telemetry"])
         )
 
     assert offenders("gateway", allowed) == []
@@ -71,3 +70,13 @@ def test_the_cli_talks_http_only() -> None:
     assert offenders("modaline_cli", lambda m: m.split(".")[0] not in banned) == []
     assert offenders("gateway", lambda m: not m.startswith("modaline_cli")) == []
     assert offenders("workers", lambda m: not m.startswith("modaline_cli")) == []
+
+
+def test_telemetry_imports_nothing_else_of_the_kit_or_the_gateway() -> None:
+    """Traces and logs are shared by the gateway and every worker: they depend on neither."""
+
+    def allowed(module: str) -> bool:
+        ours = module.split(".")[0] in ("gateway", "workers")
+        return not ours or module.split(".")[:3] == ["workers", "kit", "telemetry"]
+
+    assert offenders("workers/kit/telemetry", allowed) == []

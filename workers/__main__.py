@@ -6,12 +6,18 @@ Listens on ``WORKER_HOST`` (default ``127.0.0.1``; use ``0.0.0.0`` in containers
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 
 import uvicorn
 
 from workers.kit.contract import CAPABILITIES
+from workers.kit.telemetry import (
+    UVICORN_LOG_CONFIG,
+    configure_logging,
+    configure_tracing,
+    log_format,
+    shutdown,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,17 +27,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")  # before huggingface_hub is imported
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    uvicorn.run(
-        f"workers.{args.capability}.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        proxy_headers=False,
-        access_log=False,
-    )
+    try:
+        fmt = log_format()
+    except ValueError as exc:
+        parser.error(str(exc))
+    # JSON lines (MODALINE_LOG_FORMAT=text for a terminal), tagged with the worker's name.
+    configure_logging(f"worker-{args.capability}", fmt, level=os.environ.get("LOG_LEVEL", "INFO").upper())
+    configure_tracing(f"modaline-{args.capability}")
+    try:
+        uvicorn.run(
+            f"workers.{args.capability}.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            proxy_headers=False,
+            access_log=False,
+            log_config=UVICORN_LOG_CONFIG,
+        )
+    finally:
+        shutdown()  # export the spans still buffered
 
 
 if __name__ == "__main__":

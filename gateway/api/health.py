@@ -13,7 +13,7 @@ from gateway.api.deps import EngineDep, MetricsDep, RunnerDep, SettingsDep, Stor
 from gateway.api.problems import problem_response, problems
 from gateway.api.security import MetricsRead
 from gateway.files import StorageError
-from gateway.store.jobs import job_counts
+from gateway.store.jobs import job_counts, oldest_queued_age
 
 router = APIRouter(tags=["health"])
 
@@ -58,7 +58,12 @@ async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep, st
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(_: MetricsRead, engine: EngineDep, metrics: MetricsDep) -> Response:
-    """Prometheus text: jobs by status (counted now), step latency, worker errors."""
+async def metrics(
+    _: MetricsRead, engine: EngineDep, metrics: MetricsDep, runner: RunnerDep, settings: SettingsDep
+) -> Response:
+    """Prometheus text: jobs by status and the queue (counted now), job and step latency, worker errors,
+    retries, fallbacks, lease takeovers, and whether this process's runner is alive."""
     metrics.set_job_counts(await job_counts(engine))
+    metrics.set_queue_age(await oldest_queued_age(engine))
+    metrics.runner_up.set(1 if settings.runs_runner and runner is not None and runner.alive else 0)
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from opentelemetry.trace import SpanKind
 
 from gateway.api.deps import (
     BatcherDep,
@@ -23,6 +24,7 @@ from gateway.api.submit import check_submit_limits, parse_submission, submit_job
 from gateway.api.waiting import preferred_wait, wait_for_end
 from gateway.store import jobs as store
 from gateway.store.models import JobCreate, JobList, JobPublic, JobStatus, is_terminal
+from workers.kit.telemetry import extract, set_attributes, span
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -139,24 +141,34 @@ async def create_job(
     have passed (``202``); ``Preference-Applied`` says that the wait was honoured.
     """
     wait = preferred_wait(prefer)  # a malformed Prefer is refused before anything is stored
-    await check_submit_limits(request, principal)
-    submission = await parse_submission(
-        request,
-        tenant_id=principal.tenant_id,
-        engine=engine,
-        settings=settings,
-        storage=storage,
-        registry=registry,
-    )
-    job, _ = await submit_job(
-        request,
-        principal,
-        submission,
-        engine=engine,
-        batcher=batcher,
-        storage=storage,
-        idempotency_key=idempotency_key,
-    )
+    # The job's trace starts here (continuing the caller's traceparent, if any); the job stores this span's
+    # traceparent so the runner that claims it continues the same trace.
+    with span(
+        "modaline.gateway",
+        "POST /v1/jobs",
+        kind=SpanKind.SERVER,
+        parent=extract(request.headers),
+        attributes={"http.request.method": "POST", "http.route": "/v1/jobs"},
+    ) as current:
+        await check_submit_limits(request, principal)
+        submission = await parse_submission(
+            request,
+            tenant_id=principal.tenant_id,
+            engine=engine,
+            settings=settings,
+            storage=storage,
+            registry=registry,
+        )
+        job, created = await submit_job(
+            request,
+            principal,
+            submission,
+            engine=engine,
+            batcher=batcher,
+            storage=storage,
+            idempotency_key=idempotency_key,
+        )
+        set_attributes(current, pipeline=submission.spec.name, job_id=job.id, replayed=not created)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if wait is not None:
         response.headers["Preference-Applied"] = f"wait={wait}"

@@ -23,6 +23,7 @@ from gateway.store.files import get_files
 from gateway.store.models import JobCreate, JobPublic, utcnow
 from gateway.store.render import file_public
 from gateway.store.rows import FileRow
+from workers.kit.telemetry import current_traceparent
 
 FILE_TYPES = ("image", "audio")
 
@@ -228,6 +229,7 @@ async def submit_job(
         inputs=submission.inputs,
         steps=[(step.id, step.worker) for step in submission.spec.steps],
         uploads=submission.upload_rows(principal.tenant_id),
+        traceparent=current_traceparent(),
     )
     try:
         job, created = await store.create_job(

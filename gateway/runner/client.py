@@ -18,6 +18,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from workers.kit.contract import Problem, RunRequest, RunResponse
+from workers.kit.telemetry import inject
 
 #: Statuses that mean "try again later" when a worker answers without a problem document.
 _TRANSIENT = frozenset({408, 429, 502, 503, 504})
@@ -116,11 +117,13 @@ class HttpWorkerClient:
                 "Unknown worker", f"no URL configured for worker {worker!r}", False
             ) from None
         body = request.model_dump_json().encode()
+        headers = {"Content-Type": "application/json"}
+        inject(headers)  # W3C traceparent of the current worker-call span, when tracing is on
         try:
             async with session.post(
                 url,
                 data=body,
-                headers={"Content-Type": "application/json"},
+                headers=headers,
                 timeout=self._timeout(time_limit),
             ) as response:
                 payload = await response.read()

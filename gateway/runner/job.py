@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
+
 from gateway.metrics import Metrics
 from gateway.pipelines import PipelineSpec, StepSpec, resolve
 from gateway.runner.client import WorkerCallError, WorkerClient
@@ -22,8 +25,12 @@ from gateway.store.models import JobStatus, StepStatus, utcnow
 from gateway.store.queue import ClaimedJob
 from gateway.store.rows import AbortReason, JobErrorData, event_row, job_error, step_error, terminal_job_row
 from workers.kit.contract import RunRequest, RunResponse
+from workers.kit.telemetry import bind_job, extract, mark_failed, set_attributes, span
 
 log = logging.getLogger(__name__)
+
+#: The parent of a job span whose job kept no traceparent: none (an empty context).
+_NEW_TRACE = Context()
 
 #: A pipeline's steps, each with the ids of the steps it waits for.
 Plan = list[tuple[StepSpec, frozenset[str]]]
@@ -75,6 +82,7 @@ class JobRun:
         "steps",
         "tasks",
         "tenant_id",
+        "traceparent",
         "unsaved",
     )
 
@@ -85,6 +93,7 @@ class JobRun:
         self.ctx = ctx
         self.inputs = claimed.inputs
         self.started_at = claimed.started_at
+        self.traceparent = claimed.traceparent
         self.steps: dict[str, StepRecord] = {}
         for step in spec.steps:
             row = claimed.steps.get(step.id)
@@ -112,7 +121,27 @@ class JobRun:
         return [record for record in self.steps.values() if record.status in ("pending", "running")]
 
     async def execute(self) -> None:
-        """Run to a terminal state and persist it (unless the lease was lost or the runner is stopping)."""
+        """Run to a terminal state and persist it (unless the lease was lost or the runner is stopping).
+
+        Runs in a task of its own: the log context (job id) and the job's span, a child of the submitting
+        request's span stored with the job, cover every step task started from here."""
+        bind_job(self.id)
+        with span(
+            "modaline.runner",
+            f"job {self.spec.name}",
+            kind=SpanKind.CONSUMER,
+            # A job submitted while tracing was off starts a trace of its own (never under whatever span
+            # happened to be current where its task was created).
+            parent=extract({"traceparent": self.traceparent}) if self.traceparent else _NEW_TRACE,
+            attributes={"modaline.pipeline": self.spec.name, "modaline.job_id": self.id},
+        ) as current:
+            status = await self._execute()
+            set_attributes(current, outcome=status)
+            if status == "failed":
+                mark_failed(current, "job_failed")
+
+    async def _execute(self) -> str:
+        """:meth:`execute`'s body; returns the job's outcome (a terminal status, ``lost`` or ``shutdown``)."""
         try:
             failure = await self._run_steps()
         except LeaseLost:
@@ -121,18 +150,17 @@ class JobRun:
         finally:
             await self._drain()
         if self.abort_reason in ("lost", "shutdown"):
-            return
+            return self.abort_reason
         if self.abort_reason == "cancel":
-            await self._finish("canceled", skipped_title="Canceled")
-        elif self.abort_reason == "timeout":
+            return await self._finish("canceled", skipped_title="Canceled")
+        if self.abort_reason == "timeout":
             detail = f"the job took longer than {self.spec.timeout_seconds:g} s"
-            await self._finish(
+            return await self._finish(
                 "failed", error=job_error("Job timed out", detail), skipped_title="Job timed out"
             )
-        elif failure is not None:
-            await self._finish("failed", error=failure)
-        else:
-            await self._succeed()
+        if failure is not None:
+            return await self._finish("failed", error=failure)
+        return await self._succeed()
 
     # --- scheduling ----------------------------------------------------------------------------------
 
@@ -251,7 +279,31 @@ class JobRun:
     # --- one step ------------------------------------------------------------------------------------
 
     async def _run_step(self, step: StepSpec) -> StepOutcome:
-        """Call the worker (with retries) until the step succeeds or fails for good."""
+        """Call the worker (with retries) until the step succeeds or fails for good.
+
+        Runs in a task of its own: its log records carry the step id, and its span (a child of the job's)
+        parents one span per worker call."""
+        bind_job(self.id, step.id)
+        began = time.perf_counter()
+        with span(
+            "modaline.runner",
+            f"step {step.id}",
+            attributes={
+                "modaline.pipeline": self.spec.name,
+                "modaline.step": step.id,
+                "modaline.worker": step.worker,
+            },
+        ) as current:
+            outcome = await self._attempts(step)
+            record = self.steps[step.id]
+            result = "fallback" if record.fallback else record.status
+            set_attributes(current, attempts=record.attempts, outcome=result)
+            if record.status == "failed":
+                mark_failed(current, "step_failed")
+        self.ctx.metrics.observe_job_step(self.spec.name, step.id, result, time.perf_counter() - began)
+        return outcome
+
+    async def _attempts(self, step: StepSpec) -> StepOutcome:
         record = self.steps[step.id]
         try:
             context = self._context()
@@ -274,16 +326,43 @@ class JobRun:
             first = False
             began = time.perf_counter()
             try:
-                response = await self.ctx.client.run(step.worker, request, time_limit=timeout)
+                response = await self._call(step, request, record.attempts, time_limit=timeout)
             except WorkerCallError as err:
                 self.ctx.metrics.observe_step(step.worker, "error", time.perf_counter() - began)
                 self.ctx.metrics.worker_error(step.worker, err.retryable)
                 if err.retryable and record.attempts < max_attempts:
+                    self.ctx.metrics.step_retries.labels(step.worker).inc()
                     await self._wait_to_retry(record, err)
                     continue
                 return self._step_failed(step, record, err.title, err.detail, retryable=err.retryable)
             self.ctx.metrics.observe_step(step.worker, "ok", time.perf_counter() - began)
             return self._step_succeeded(step, record, response)
+
+    async def _call(
+        self, step: StepSpec, request: RunRequest, attempt: int, *, time_limit: float
+    ) -> RunResponse:
+        """One worker call, in a client span of its own whose traceparent the client sends along."""
+        with span(
+            "modaline.runner",
+            f"call {step.worker}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "modaline.pipeline": self.spec.name,
+                "modaline.step": step.id,
+                "modaline.worker": step.worker,
+                "modaline.attempt": attempt,
+            },
+        ) as current:
+            try:
+                response = await self.ctx.client.run(step.worker, request, time_limit=time_limit)
+            except WorkerCallError as err:
+                set_attributes(current, outcome="retryable_error" if err.retryable else "error")
+                if err.status is not None:
+                    set_attributes(current, status_code=err.status)
+                mark_failed(current, err.title)
+                raise
+            set_attributes(current, outcome="ok", backend=response.usage.provider, model=response.usage.model)
+            return response
 
     @staticmethod
     def _begin_attempt(record: StepRecord, now: datetime) -> None:
@@ -352,6 +431,7 @@ class JobRun:
             try:
                 record.outputs = resolve(step.on_error.use, self._context())
                 record.fallback = True
+                self.ctx.metrics.step_fallbacks.labels(step.worker).inc()
                 note += "; using the step's on_error outputs instead"
             except KeyError as exc:
                 note += f"; its on_error outputs could not be made ({exc.args[0]} is missing)"
@@ -369,14 +449,13 @@ class JobRun:
 
     # --- the end -------------------------------------------------------------------------------------
 
-    async def _succeed(self) -> None:
+    async def _succeed(self) -> JobStatus:
         try:
             outputs = resolve(self.spec.outputs, self._context())
         except KeyError as exc:
             detail = f"the pipeline output {exc.args[0]} was not produced by any step"
-            await self._finish("failed", error=job_error("Missing output", detail))
-            return
-        await self._finish("succeeded", outputs=outputs)
+            return await self._finish("failed", error=job_error("Missing output", detail))
+        return await self._finish("succeeded", outputs=outputs)
 
     async def _finish(
         self,
@@ -385,7 +464,7 @@ class JobRun:
         error: JobErrorData | None = None,
         outputs: dict[str, object] | None = None,
         skipped_title: str | None = None,
-    ) -> None:
+    ) -> JobStatus:
         now = utcnow()
         final = self._take_unsaved()  # the last finished steps ride along with the job's final row
         final.extend(end_of_job(self, status, now=now, error=error, skipped_title=skipped_title))
@@ -393,7 +472,10 @@ class JobRun:
             status, now=now, error=error, outputs=outputs, usage=total_usage(list(self.steps.values()))
         )
         if await self.ctx.writer.write(final):
-            self.ctx.metrics.jobs_finished.labels(status).inc()
+            self.ctx.metrics.job_finished(self.spec.name, status, (now - self.started_at).total_seconds())
+            if error is not None:  # the title only: details may quote the job's inputs
+                log.warning("job %s failed: %s (step %s)", self.id, error["title"], error["step_id"])
+        return status
 
 
 def end_of_job(

@@ -185,7 +185,10 @@ class Runner:
         for job_id in before - held:
             entry = self.active.get(job_id)
             if entry is not None and entry[0].abort_reason is None:
-                log.warning("lost the lease on job %s; another runner owns it now", job_id)
+                log.warning(
+                    "lost the lease on job %s; another runner owns it now", job_id, extra={"job_id": job_id}
+                )
+                self.ctx.metrics.leases_lost.inc()
                 entry[0].abort("lost")
         free = self.free_slots
         if free > 0:
@@ -194,6 +197,7 @@ class Runner:
             )
             if taken:
                 log.info("took over %d job(s) whose runner stopped renewing its lease", len(taken))
+                self.ctx.metrics.lease_takeovers.inc(len(taken))
             self._launch(taken)
 
     async def _check_cancels(self) -> None:
@@ -222,7 +226,7 @@ class Runner:
         entry = self.active.pop(job_id, None)
         run = entry[0] if entry is not None else None
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("job %s crashed in the runner", job_id, exc_info=exc)
+            log.error("job %s crashed in the runner", job_id, exc_info=exc, extra={"job_id": job_id})
             self._in_background(self._after_crash(job_id, run))
         elif run is not None and run.abort_reason == "lost":
             # Hand the job back (a no-op when another runner holds it) rather than renewing a lease on a
@@ -248,13 +252,22 @@ class Runner:
             if crashes is None:
                 return  # another runner holds it now, or it ended
             if crashes >= self.settings.runner_max_crashes:
-                log.error("job %s crashed the runner %d times; failing it", job_id, crashes)
+                log.error(
+                    "job %s crashed the runner %d times; failing it",
+                    job_id,
+                    crashes,
+                    extra={"job_id": job_id},
+                )
                 await self._fail_crashed(job_id, run, crashes)
                 return
             await self._pause(self.settings.crash_pause_seconds * crashes)
             await self._release(job_id)
         except Exception:
-            log.exception("could not handle the crash of job %s; its lease will expire instead", job_id)
+            log.exception(
+                "could not handle the crash of job %s; its lease will expire instead",
+                job_id,
+                extra={"job_id": job_id},
+            )
 
     async def _fail_crashed(self, job_id: str, run: JobRun | None, crashes: int) -> None:
         now = utcnow()
@@ -265,7 +278,8 @@ class Runner:
         write = end_of_job(run, "failed", now=now, error=error)
         write.job = terminal_job_row("failed", now=now, error=error)
         if await self.writer.write(write):
-            self.ctx.metrics.jobs_finished.labels("failed").inc()
+            seconds = (now - run.started_at).total_seconds()
+            self.ctx.metrics.job_finished(run.spec.name, "failed", seconds)
 
     async def _release(self, job_id: str) -> None:
         """Put a job back in the queue (a no-op when another runner holds it now)."""
@@ -274,7 +288,9 @@ class Runner:
         try:
             await queue.release_lease(self._engine, owner=self.owner, job_id=job_id)
         except Exception:
-            log.exception("could not hand job %s back; its lease will expire instead", job_id)
+            log.exception(
+                "could not hand job %s back; its lease will expire instead", job_id, extra={"job_id": job_id}
+            )
 
     async def _unknown_pipeline(self, job: ClaimedJob) -> None:
         now = utcnow()

@@ -182,7 +182,12 @@ def _claimed_and_queued(items: list[Rows]) -> tuple[list[ClaimedJob], int]:
                 if row["status"] == "running":
                     claimed.append(
                         ClaimedJob(
-                            row["id"], row["tenant_id"], row["pipeline"], row["inputs"], row["started_at"]
+                            row["id"],
+                            row["tenant_id"],
+                            row["pipeline"],
+                            row["inputs"],
+                            row["started_at"],
+                            traceparent=row.get("traceparent"),
                         )
                     )
                 else:

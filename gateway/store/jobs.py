@@ -26,6 +26,7 @@ from gateway.store.models import (
     STEPS,
     JobPublic,
     JobStatus,
+    as_utc,
     is_terminal,
     utcnow,
 )
@@ -43,6 +44,7 @@ class NewJob:
     inputs: dict[str, Any]
     steps: Sequence[tuple[str, str]]  # (step id, worker) in spec order
     uploads: Sequence[FileRow] = ()  # files rows for files uploaded with the request
+    traceparent: str | None = None  # the submitting request's span (tracing on), continued by the runner
 
 
 def _content(value: Any) -> Any:
@@ -138,6 +140,7 @@ def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, li
         "usage": {},
         "cancel_requested": False,
         "crash_count": 0,
+        "traceparent": new.traceparent,
         "lease_owner": None,  # every key a hand-over to the runner sets (one key set per executemany)
         "lease_expires_at": None,
         "started_at": None,
@@ -277,3 +280,12 @@ async def job_counts(engine: AsyncEngine) -> dict[str, int]:
     query = select(JOBS.c.status, func.count()).group_by(JOBS.c.status)
     async with engine.connect() as conn:
         return {status: count for status, count in (await conn.execute(query)).all()}
+
+
+async def oldest_queued_age(engine: AsyncEngine) -> float | None:
+    """Seconds the oldest queued job has waited, None when nothing is queued (for ``/metrics``; the
+    ``(status, created_at)`` index answers it without a scan)."""
+    query = select(func.min(JOBS.c.created_at)).where(JOBS.c.status == "queued")
+    async with engine.connect() as conn:
+        oldest = as_utc((await conn.execute(query)).scalar())
+    return None if oldest is None else (utcnow() - oldest).total_seconds()

@@ -85,6 +85,8 @@ class Job(JobBase, table=True):
     usage: dict[str, Any] = _json()
     cancel_requested: bool = False
     crash_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # runner crashes on it
+    # The submitting request's W3C traceparent (only while tracing is on): the runner continues its trace.
+    traceparent: str | None = Field(default=None, max_length=55)
     lease_owner: str | None = Field(default=None, max_length=64, index=True)
     lease_expires_at: datetime | None = _when()
     created_at: datetime = _when(nullable=False)

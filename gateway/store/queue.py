@@ -33,6 +33,8 @@ class ClaimedJob:
     inputs: dict[str, Any]
     started_at: datetime
     steps: dict[str, Row[Any]] = field(default_factory=dict)  # step id → steps row
+    traceparent: str | None = None  # the submitting request's span, when tracing was on
+    resumed: bool = False  # taken over from a runner whose lease expired
 
 
 def lease_values(*, owner: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
@@ -145,7 +147,9 @@ async def _claim(
             **lease_values(owner=owner, lease_seconds=lease_seconds, now=now),
             started_at=JOBS.c.started_at if expired else now,
         )
-        .returning(JOBS.c.id, JOBS.c.tenant_id, JOBS.c.pipeline, JOBS.c.inputs, JOBS.c.started_at)
+        .returning(
+            JOBS.c.id, JOBS.c.tenant_id, JOBS.c.pipeline, JOBS.c.inputs, JOBS.c.started_at, JOBS.c.traceparent
+        )
     )
     running = claimed_event(owner=owner, now=now, resumed=expired)
     async with write_tx(engine) as conn:
@@ -159,7 +163,16 @@ async def _claim(
         )
         steps = (await conn.execute(select(STEPS).where(STEPS.c.job_id.in_([r.id for r in rows])))).all()
     claimed = {
-        r.id: ClaimedJob(r.id, r.tenant_id, r.pipeline, r.inputs, as_utc(r.started_at) or now) for r in rows
+        r.id: ClaimedJob(
+            r.id,
+            r.tenant_id,
+            r.pipeline,
+            r.inputs,
+            as_utc(r.started_at) or now,
+            traceparent=r.traceparent,
+            resumed=expired,
+        )
+        for r in rows
     }
     for step in steps:
         claimed[step.job_id].steps[step.step_id] = step

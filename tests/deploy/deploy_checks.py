@@ -26,7 +26,7 @@ CAPABILITIES = ("llm", "image", "stt", "tts", "cyclegan")
 #: Kubernetes versions every manifest is validated against: the oldest supported and the newest known.
 KUBE_VERSIONS = ("1.30.0", "1.37.0")
 #: Custom resources the chart may render; they have no built-in schema and get their own checks here.
-KNOWN_CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+KNOWN_CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 
 Doc = dict[str, Any]

@@ -304,3 +304,22 @@ def test_env_example_documents_every_compose_variable() -> None:
             r"^#? ?(OPENROUTER_API_KEY|HF_TOKEN|MODALINE_SIGNING_KEY|MODALINE_BOOTSTRAP_ADMIN_KEY)=", line
         ):
             assert line.endswith("="), line
+
+
+def test_compose_passes_the_log_format_and_the_trace_endpoint_to_every_process() -> None:
+    """Set in .env or the shell, MODALINE_LOG_FORMAT and OTEL_* reach the gateway and every worker; unset,
+    none is passed (JSON logs, no traces)."""
+    _docker_compose_or_skip()
+    telemetry = {"MODALINE_LOG_FORMAT": "text", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+    code, output = compose_config(COMPOSE, env={**KEY_ENV, **telemetry})
+    assert code == 0, output
+    services = yaml.safe_load(output)["services"]
+    for name in FILE_PROCESSES:
+        env = services[name]["environment"]
+        assert {k: env[k] for k in telemetry} == telemetry, name
+    code, output = compose_config(COMPOSE, env=KEY_ENV)
+    assert code == 0, output
+    for name in FILE_PROCESSES:
+        env = yaml.safe_load(output)["services"][name]["environment"]
+        if not any(k.startswith("OTEL_") for k in os.environ):
+            assert all(env.get(k) is None for k in env if k.startswith("OTEL_")), name

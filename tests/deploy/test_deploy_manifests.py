@@ -33,7 +33,13 @@ from deploy_checks import (
 CHART = REPO / "helm" / "modaline"
 VALUES_DIR = Path(__file__).parent / "values"
 VALUES_FILES = sorted(p.name for p in VALUES_DIR.glob("*.yaml"))
-KUSTOMIZATIONS = ["k8s", "k8s/overlays/local", "k8s/overlays/external-db", "k8s/overlays/object-storage"]
+KUSTOMIZATIONS = [
+    "k8s",
+    "k8s/overlays/local",
+    "k8s/overlays/external-db",
+    "k8s/overlays/object-storage",
+    "k8s/overlays/monitoring",
+]
 #: The least a rendering of the chart needs: auth is on by default and needs a signing key (a test value).
 AUTH: dict[str, Any] = {"auth": {"signingKey": "test-only-signing-key-not-a-secret"}}
 SOURCES = [f"kustomize:{k}" for k in KUSTOMIZATIONS] + [f"helm:{v}" for v in VALUES_FILES]
@@ -76,6 +82,7 @@ def test_every_values_file_and_kustomization_is_covered() -> None:
         "local-offline.yaml",
         "external-db-ingress-servicemonitor.yaml",
         "object-storage.yaml",
+        "observability.yaml",
     } <= set(VALUES_FILES)
     for k in KUSTOMIZATIONS:
         assert (REPO / k / "kustomization.yaml").is_file()

@@ -39,6 +39,7 @@ class FakeWorker:
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     times: list[tuple[str, str, float, float]] = field(default_factory=list)  # job, step, start, end
     call_log: list[tuple[str, str, float]] = field(default_factory=list)  # job, step, start
+    traceparents: list[str | None] = field(default_factory=list)  # the header of each call, in order
     in_flight: int = 0
     max_in_flight: int = 0
     aborted: int = 0
@@ -82,6 +83,7 @@ class FakeWorker:
     async def _run(self, request: web.Request) -> web.Response:
         body = await request.json()
         job, step = body["job_id"], body["step_id"]
+        self.traceparents.append(request.headers.get("traceparent"))
         self.calls[(job, step)] += 1
         self._called.set()
         attempt = self.calls[(job, step)]

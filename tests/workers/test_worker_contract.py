@@ -410,6 +410,30 @@ def test_metrics_count_runs_errors_and_latency(
     assert f"modaline_worker_run_seconds_count{{{labels}}} 1.0" in text
     assert f"modaline_worker_ready{{{labels}}} 1.0" in text
     assert f"modaline_worker_in_flight{{{labels}}} 0.0" in text
+    assert f"modaline_worker_max_concurrency{{{labels}}} 2.0" in text
+    # The backend's own call: timed once (the bad input never reached it), no backend error yet.
+    assert f'modaline_worker_backend_duration_seconds_count{{{labels},outcome="ok"}} 1.0' in text
+    assert "modaline_worker_backend_errors_total{" not in text
+
+
+@every_worker
+def test_metrics_time_each_backend_call_and_count_its_errors_by_type(
+    capability: Capability, make_client: AppMaker, files_root: Path
+) -> None:
+    controls = Controls(run_error=InvalidInput("the engine cannot say that"))
+    client = make_client(capability, fake_backends(capability, controls))
+    body = run_body(CASES[capability].good(files_root), CASES[capability].options)
+    assert client.post("/v1/run", json=body).status_code == 422
+    controls.run_error = ZeroDivisionError("boom")
+    assert client.post("/v1/run", json=body).status_code == 500
+    controls.run_error = None
+    assert client.post("/v1/run", json=body).status_code == 200
+    labels = f'backend="fake",capability="{capability}"'
+    text = client.get("/metrics").text
+    assert f'modaline_worker_backend_errors_total{{{labels},type="invalid-input"}} 1.0' in text
+    assert f'modaline_worker_backend_errors_total{{{labels},type="internal"}} 1.0' in text
+    assert f'modaline_worker_backend_duration_seconds_count{{{labels},outcome="error"}} 2.0' in text
+    assert f'modaline_worker_backend_duration_seconds_count{{{labels},outcome="ok"}} 1.0' in text
 
 
 def _gauge(client: Any, name: str) -> float:

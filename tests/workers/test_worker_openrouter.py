@@ -234,3 +234,44 @@ def test_a_200_that_is_not_a_completion_is_an_upstream_error(
     assert_problem(
         client.post("/v1/run", json=run_body({"text": "hi"})), status, retryable=retryable, detail=detail
     )
+
+
+def test_a_traced_run_continues_the_callers_trace_with_a_client_span_for_the_provider_call(
+    openrouter: Any,
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    from workers.kit import telemetry
+
+    answers = iter([httpx2.Response(200, json=completion("Hi")), httpx2.Response(401, json={"error": {}})])
+    client = openrouter(lambda request: next(answers))
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.install(provider)
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    try:
+        body = run_body({"text": "a secret prompt"}, job_id="j1", step_id="s1")
+        assert client.post("/v1/run", json=body, headers={"traceparent": caller}).status_code == 200
+        assert client.post("/v1/run", json=body).status_code >= 400
+    finally:
+        telemetry.shutdown()
+    spans = exporter.get_finished_spans()
+    ok_run, ok_call = (
+        next(s for s in spans if s.name == name and s.context.trace_id == 0x4BF92F3577B34DA6A3CE929D0E0E4736)
+        for name in ("run llm", "openrouter llm")
+    )
+    assert ok_run.kind is SpanKind.SERVER and ok_run.parent.span_id == 0x00F067AA0BA902B7
+    assert ok_call.kind is SpanKind.CLIENT and ok_call.parent.span_id == ok_run.context.span_id
+    assert ok_call.attributes["modaline.backend"] == "openrouter"
+    assert ok_call.attributes["modaline.model"] == "meta-llama/llama-3.1-8b-instruct"  # who answered
+    assert ok_run.attributes["modaline.outcome"] == "ok" and ok_run.attributes["modaline.step"] == "s1"
+    failed = [
+        s for s in spans if s.context.trace_id != ok_run.context.trace_id
+    ]  # no traceparent: a new trace
+    assert {s.name for s in failed} == {"run llm", "openrouter llm"}
+    assert all(s.status.status_code is StatusCode.ERROR for s in failed)
+    assert all("secret prompt" not in repr(dict(s.attributes)) for s in spans)

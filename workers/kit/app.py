@@ -93,8 +93,8 @@ def _routes() -> APIRouter:
         response_model_exclude_none=True,
         summary="Run the capability once",
     )
-    async def run(body: RunRequest, runtime: RuntimeDep) -> RunResponse:
-        return await runtime.run(body)
+    async def run(body: RunRequest, request: Request, runtime: RuntimeDep) -> RunResponse:
+        return await runtime.run(body, traceparent=request.headers.get("traceparent"))
 
     @router.get("/metrics", summary="Prometheus metrics")
     async def metrics(runtime: RuntimeDep) -> Response:

@@ -1,4 +1,9 @@
-"""Prometheus metrics of one worker, on a registry of its own (so several apps can live in one process)."""
+"""Prometheus metrics of one worker, on a registry of its own (so several apps can live in one process).
+
+Labels are bounded: ``capability`` and ``backend`` are fixed per process, ``outcome`` and ``type`` are the
+kit's error slugs (``invalid-input``, ``upstream``, ``internal``…). Counters are declared without ``_total``:
+the client library adds it (``modaline_worker_runs_total``).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,25 @@ class WorkerMetrics:
         self.in_flight = Gauge(
             "modaline_worker_in_flight", "Runs executing now", names, registry=self.registry
         ).labels(**labels)
+        self.max_concurrency = Gauge(
+            "modaline_worker_max_concurrency",
+            "Runs admitted at once (<CAP>_MAX_CONCURRENCY); in_flight / this is the saturation",
+            names,
+            registry=self.registry,
+        ).labels(**labels)
+        self._backend_seconds = Histogram(
+            "modaline_worker_backend_duration_seconds",
+            "Wall time of the backend's call (one provider request or one local engine run), by outcome",
+            [*names, "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._backend_errors = Counter(
+            "modaline_worker_backend_errors",
+            "Backend calls that failed, by error type",
+            [*names, "type"],
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "modaline_worker_ready", "1 when the backend can serve", names, registry=self.registry
         ).labels(**labels)
@@ -45,6 +69,13 @@ class WorkerMetrics:
     def failed(self, error_type: str) -> None:
         self._runs.labels(**self._labels, outcome="failed").inc()
         self._errors.labels(**self._labels, type=error_type).inc()
+
+    def backend_call(self, seconds: float, *, error: str | None = None) -> None:
+        """One call into the backend took ``seconds``; ``error`` is its error slug when it failed."""
+        outcome = "ok" if error is None else "error"
+        self._backend_seconds.labels(**self._labels, outcome=outcome).observe(seconds)
+        if error is not None:
+            self._backend_errors.labels(**self._labels, type=error).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,10 +8,13 @@ metrics — lives here.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+
+from opentelemetry.trace import SpanKind
 
 from workers.kit.backend import Backend, Call, Result
 from workers.kit.contract import (
@@ -29,6 +32,7 @@ from workers.kit.inputs import prepare_inputs, prepare_options
 from workers.kit.metrics import WorkerMetrics
 from workers.kit.settings import WorkerSettings
 from workers.kit.storage import StorageError, open_storage
+from workers.kit.telemetry import extract, job_context, mark_failed, set_attributes, span
 
 log = logging.getLogger("modaline.worker")
 
@@ -45,6 +49,7 @@ class WorkerRuntime:
         self.settings = settings
         self.store = FileStore(open_storage(settings.files_url, settings.files_root))
         self.metrics = WorkerMetrics(capability, backend.name)
+        self.metrics.max_concurrency.set(settings.max_concurrency)
         self._inputs, self._outputs = CAPABILITY_IO[capability]
         self._executor = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix=f"{capability}-run")
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
@@ -143,21 +148,52 @@ class WorkerRuntime:
 
     # -- running ---------------------------------------------------------------------------------------------
 
-    async def run(self, request: RunRequest) -> RunResponse:
-        """Run once with the limits applied; raises :class:`WorkerError` on any failure."""
-        try:
-            response = await self._admit_and_run(request)
-        except WorkerError as exc:
-            self.metrics.failed(exc.slug)
-            raise
-        except Exception as exc:
-            log.exception("%s run %s/%s crashed", self.capability, request.job_id, request.step_id)
-            self.metrics.failed("internal")
-            raise WorkerError(
-                f"unexpected {type(exc).__name__} in the {self.backend.name} backend: {exc}"
-            ) from exc
-        self.metrics.succeeded(response.usage.seconds)
-        return response
+    async def run(self, request: RunRequest, *, traceparent: str | None = None) -> RunResponse:
+        """Run once with the limits applied; raises :class:`WorkerError` on any failure.
+
+        The run's log records carry its job and step ids; with tracing on, its span continues the caller's
+        ``traceparent`` (the gateway's worker-call span)."""
+        with (
+            job_context(request.job_id, request.step_id),
+            span(
+                "modaline.worker",
+                f"run {self.capability}",
+                kind=SpanKind.SERVER,
+                parent=extract({"traceparent": traceparent}) if traceparent else None,
+                attributes={
+                    "modaline.worker": self.capability,
+                    "modaline.backend": self.backend.name,
+                    "modaline.model": self.backend.model,
+                    "modaline.step": request.step_id,
+                    "modaline.job_id": request.job_id,
+                },
+            ) as current,
+        ):
+            try:
+                response = await self._admit_and_run(request)
+            except WorkerError as exc:
+                self.metrics.failed(exc.slug)
+                log.warning("%s run failed: %s (%s)", self.capability, exc.title, exc.slug)
+                set_attributes(current, outcome=exc.slug)
+                mark_failed(current, exc.slug)
+                raise
+            except Exception as exc:
+                log.exception("%s run %s/%s crashed", self.capability, request.job_id, request.step_id)
+                self.metrics.failed("internal")
+                set_attributes(current, outcome="internal")
+                mark_failed(current, "internal")
+                raise WorkerError(
+                    f"unexpected {type(exc).__name__} in the {self.backend.name} backend: {exc}"
+                ) from exc
+            self.metrics.succeeded(response.usage.seconds)
+            log.info(
+                "%s run succeeded in %.3f s (%s backend)",
+                self.capability,
+                response.usage.seconds,
+                self.backend.name,
+            )
+            set_attributes(current, outcome="ok", model=response.usage.model)
+            return response
 
     async def _admit_and_run(self, request: RunRequest) -> RunResponse:
         if reason := self.backend.unavailable_reason() or self._load_error:
@@ -170,7 +206,8 @@ class WorkerRuntime:
             )
         self.metrics.in_flight.inc()
         try:
-            future = self._executor.submit(self._execute, request)
+            # The thread runs in a copy of this context: its log records and spans keep the job and the trace.
+            future = self._executor.submit(contextvars.copy_context().run, self._execute, request)
         except BaseException:
             self._release(None)
             raise
@@ -192,7 +229,7 @@ class WorkerRuntime:
         with self.store.run(request.job_id, request.step_id) as files:
             inputs = prepare_inputs(request.inputs, self._inputs, files=files, settings=self.settings)
             options = prepare_options(request.options, self.backend.options())
-            result = self.backend.run(Call(inputs=inputs, options=options, outputs=files.outputs))
+            result = self._call_backend(Call(inputs=inputs, options=options, outputs=files.outputs))
         outputs = self._check_outputs(result)
         usage = Usage(
             provider=self.backend.provider,
@@ -203,6 +240,35 @@ class WorkerRuntime:
             cost_usd=result.cost_usd,
         )
         return RunResponse(outputs=outputs, usage=usage, placeholder=self.backend.placeholder)
+
+    def _call_backend(self, call: Call) -> Result:
+        """The backend's run (one provider request, or one local engine call): timed per backend, its
+        errors counted by type, in a span of its own (a client span when the backend is remote)."""
+        backend = self.backend
+        local = backend.provider == "local"
+        started = time.perf_counter()
+        with span(
+            "modaline.worker",
+            f"{backend.provider} {self.capability}",
+            kind=SpanKind.INTERNAL if local else SpanKind.CLIENT,
+            attributes={
+                "modaline.worker": self.capability,
+                "modaline.backend": backend.name,
+                "modaline.provider": backend.provider,
+                "modaline.model": backend.model,
+            },
+        ) as current:
+            try:
+                result = backend.run(call)
+            except Exception as exc:
+                kind = exc.slug if isinstance(exc, WorkerError) else "internal"
+                self.metrics.backend_call(time.perf_counter() - started, error=kind)
+                set_attributes(current, outcome=kind)
+                mark_failed(current, type(exc).__name__)
+                raise
+            self.metrics.backend_call(time.perf_counter() - started)
+            set_attributes(current, outcome="ok", model=result.model or backend.model)
+            return result
 
     def _check_outputs(self, result: Result) -> dict[str, object]:
         """The backend's outputs as JSON, or an internal error if it broke the capability's promise."""

@@ -9,7 +9,7 @@ and the AWS SDKs' own ``AWS_*`` variables for object storage).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +36,11 @@ class WorkerSettings(BaseSettings):
     max_audio_seconds: float = Field(600.0, gt=0, description="Longest audio input accepted")
 
     files_root: Path = Field(Path("data/files"), validation_alias="MODALINE_FILES_ROOT")
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        validation_alias="MODALINE_LOG_FORMAT",
+        description="Log lines as JSON objects (job_id, step_id, trace_id) or text for a terminal",
+    )
     files_url: str | None = Field(
         None,
         validation_alias="MODALINE_FILES_URL",

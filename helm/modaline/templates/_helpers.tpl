@@ -267,3 +267,28 @@ ImplementationSpecific path that is a prefix of /metrics). */}}
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{- /* Log format and traces for one process: (dict "root" $ "service" "modaline-gateway"). */}}
+{{- define "modaline.telemetryEnv" -}}
+{{- $o := .root.Values.observability }}
+{{- if ne $o.logFormat "json" }}{{/* json is every process's default */}}
+- name: MODALINE_LOG_FORMAT
+  value: {{ $o.logFormat | quote }}
+{{- end }}
+{{- with $o.tracing }}
+{{- if .otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .otlpEndpoint | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ $.service | quote }}
+{{- with .sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with .samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
