@@ -181,3 +181,33 @@ def test_before_its_socket_is_unnamed_the_listener_refuses_callers_without_the_k
         del server
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_the_llm_worker_streams_the_local_models_answer(llm: Any, make_client: Any) -> None:
+    """``POST /v1/run`` with ``Accept: text/event-stream`` on the real engine: tokens, then the answer."""
+    import json
+
+    from workers.llm.backends.local import LocalLLMBackend
+
+    class Loaded(LocalLLMBackend):
+        def load(self) -> None:
+            self._engine = llm  # the session's engine: no second model in memory
+
+    client = make_client("llm", {"local": Loaded})
+    body = {
+        "job_id": "j",
+        "step_id": "s",
+        "inputs": {"text": "What is the capital of France? Answer in one sentence."},
+        "options": {"max_tokens": 48, "temperature": 0},
+    }
+    answer = client.post("/v1/run", json=body, headers={"Accept": "text/event-stream"})
+
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    events = [block.split("\n", 1) for block in answer.text.strip().split("\n\n")]
+    names = [head.removeprefix("event: ") for head, _ in events]
+    datas = [json.loads(data.removeprefix("data: ")) for _, data in events]
+    assert names[-1] == "result" and names.count("delta") >= 2
+    text = datas[-1]["outputs"]["text"]
+    assert "paris" in text.lower()
+    assert "".join(d["text"] for n, d in zip(names, datas, strict=True) if n == "delta") == text
+    assert datas[-1]["usage"]["output_tokens"] > 3

@@ -240,6 +240,7 @@ class LocalLLMBackend(LocalEngineBackend):
 
     engine_module = "workers.llm.backends.local"
     engine_class = "LocalLLM"
+    streams = True
 
     def engine_kwargs(self) -> dict[str, Any]:
         path = self.settings.model_path
@@ -255,6 +256,7 @@ class LocalLLMBackend(LocalEngineBackend):
                 call.inputs.get("system"),
                 call.options["max_tokens"],
                 call.options["temperature"],
+                call.stream if call.streaming else None,
             )
         return Result(
             outputs={"text": done.text}, input_tokens=done.input_tokens, output_tokens=done.output_tokens
