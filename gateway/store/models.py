@@ -20,6 +20,7 @@ EventType = Literal[
     "job.queued",
     "job.running",
     "step.running",
+    "step.delta",
     "step.retrying",
     "step.succeeded",
     "step.failed",
