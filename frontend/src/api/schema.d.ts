@@ -1493,7 +1493,7 @@ export interface operations {
                          * Type
                          * @enum {string}
                          */
-                        type: "job.queued" | "job.running" | "step.running" | "step.retrying" | "step.succeeded" | "step.failed" | "step.skipped" | "job.succeeded" | "job.failed" | "job.canceled";
+                        type: "job.queued" | "job.running" | "step.running" | "step.delta" | "step.retrying" | "step.succeeded" | "step.failed" | "step.skipped" | "job.succeeded" | "job.failed" | "job.canceled";
                         /** Step Id */
                         step_id?: string | null;
                         /** Status */
