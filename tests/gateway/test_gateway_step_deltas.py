@@ -40,8 +40,11 @@ async def served(make_gateway: Any) -> AsyncIterator[Callable[..., Awaitable[htt
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         servers.append((server, task))
-        while not server.started:
+        for _ in range(3000):  # up to 30 s
+            if server.started:
+                break
             await asyncio.sleep(0.01)
+        assert server.started, "the gateway did not start serving"
         client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
         clients.append(client)
         return client
