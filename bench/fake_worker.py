@@ -6,6 +6,9 @@
   shaped for the capability named in the request's step (llm text by default; ``image``/``audio`` FileRefs to
   one tiny file written at start under ``--files-root``). ``usage.seconds`` is this process's own time for the
   call, so the bench can subtract it from the job's wall time.
+- ``--stream-pieces N --piece-delay S`` (llm): a run takes ``N * S`` seconds and answers ``N`` pieces of text;
+  asked with ``Accept: text/event-stream`` it streams them as ``delta`` events ``S`` apart (chunked), then the
+  ``result``; otherwise it answers the same text as plain JSON at the end (``python -m bench streaming``).
 - ``GET /healthz``, ``/readyz``, ``/v1/info`` → 200; ``GET /stats`` → request counters and peak in-flight.
 
 HTTP/1.1 keep-alive with Content-Length bodies only (what the gateway's client sends); no pipelining.
@@ -25,9 +28,19 @@ try:
 except ImportError:  # pragma: no cover
     uvloop = None  # type: ignore[assignment]
 
-STATS = {"requests": 0, "run": 0, "inflight": 0, "peak_inflight": 0, "connections": 0, "peak_connections": 0}
+STATS = {
+    "requests": 0,
+    "run": 0,
+    "streamed": 0,
+    "inflight": 0,
+    "peak_inflight": 0,
+    "connections": 0,
+    "peak_connections": 0,
+}
 OUTPUTS: dict[str, dict[str, object]] = {}
 DELAY = 0.0
+PIECES: list[str] = []  # --stream-pieces: the llm text, piece by piece
+PIECE_DELAY = 0.0
 
 INFO = json.dumps(
     {
@@ -126,6 +139,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         if method == b"POST" and path == b"/v1/run":
             STATS["run"] += 1
+            if PIECES:
+                streamed = b"\r\naccept: text/event-stream" in head.lower()
+                asyncio.get_running_loop().create_task(self._pieces(start, streamed))
+                return
             if DELAY > 0:
                 STATS["inflight"] += 1
                 STATS["peak_inflight"] = max(STATS["peak_inflight"], STATS["inflight"])
@@ -141,6 +158,37 @@ class HttpProtocol(asyncio.Protocol):
         else:
             transport.write(_response(404, b'{"title":"not found","status":404}'))
 
+    async def _pieces(self, start: float, streamed: bool) -> None:
+        """An llm run of ``len(PIECES)`` pieces ``PIECE_DELAY`` apart: streamed (chunked SSE) or one JSON."""
+        STATS["inflight"] += 1
+        STATS["peak_inflight"] = max(STATS["peak_inflight"], STATS["inflight"])
+        try:
+            if streamed:
+                STATS["streamed"] += 1
+                self._write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                )
+            for piece in PIECES:
+                await asyncio.sleep(PIECE_DELAY)
+                if streamed:
+                    self._chunk(b"event: delta\ndata: %s\n\n" % json.dumps({"text": piece}).encode())
+            usage = {"provider": "fake", "model": "fake", "seconds": time.perf_counter() - start}
+            body = json.dumps({"outputs": {"text": "".join(PIECES)}, "usage": usage}).encode()
+            if streamed:
+                self._chunk(b"event: result\ndata: %s\n\n" % body)
+                self._write(b"0\r\n\r\n")
+            else:
+                self._write(_response(200, body))
+        finally:
+            STATS["inflight"] -= 1
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def _chunk(self, data: bytes) -> None:
+        self._write(b"%x\r\n%s\r\n" % (len(data), data))
+
     def _delayed(self, start: float) -> None:
         STATS["inflight"] -= 1
         if self.transport is not None:
@@ -155,14 +203,18 @@ async def serve(port: int, capability: str) -> None:
 
 
 def main() -> None:
-    global DELAY
+    global DELAY, PIECE_DELAY
     parser = argparse.ArgumentParser(description="Fake Modaline worker for benchmarks")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before answering /v1/run")
     parser.add_argument("--capability", default="llm", help="shape of the outputs")
     parser.add_argument("--files-root", type=Path, default=None)
+    parser.add_argument("--stream-pieces", type=int, default=0, help="llm: answer this many pieces of text")
+    parser.add_argument("--piece-delay", type=float, default=0.01, help="seconds between two pieces")
     args = parser.parse_args()
     DELAY = args.delay
+    PIECES[:] = [f"tok{i} " for i in range(args.stream_pieces)]
+    PIECE_DELAY = args.piece_delay
     _make_outputs(args.files_root)
     if uvloop is not None:
         uvloop.run(serve(args.port, args.capability))

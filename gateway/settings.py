@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     worker_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     worker_max_connections: int = Field(default=1024, ge=1, le=20_000, description="Per worker")
     write_batch_max: int = Field(default=2_000, ge=1, le=100_000)
+    stream_llm_steps: bool = Field(
+        default=True, description="Ask llm workers for streamed runs: their text as step.delta events"
+    )
+    delta_flush_chars: int = Field(
+        default=32, ge=1, le=100_000, description="A step.delta event is written once this much text waits"
+    )
+    delta_flush_seconds: float = Field(
+        default=0.05, ge=0, le=10, description="...or once its first piece has waited this long"
+    )
     runner_max_crashes: int = Field(
         default=3, ge=1, le=100, description="Runner crashes on one job before it fails as an internal error"
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -17,7 +19,7 @@ from typing import Protocol
 import aiohttp
 from pydantic import ValidationError
 
-from workers.kit.contract import Problem, RunRequest, RunResponse
+from workers.kit.contract import STREAM_CONTENT_TYPE, Problem, RunRequest, RunResponse
 from workers.kit.telemetry import inject
 
 #: Statuses that mean "try again later" when a worker answers without a problem document.
@@ -38,10 +40,21 @@ class WorkerCallError(Exception):
         return f"{self.title}: {self.detail}"
 
 
-class WorkerClient(Protocol):
-    """What the runner needs from the workers: run one step, or say why not."""
+#: Receives each new piece of a streamed step's text output, in order.
+OnDelta = Callable[[str], None]
 
-    async def run(self, worker: str, request: RunRequest, *, time_limit: float) -> RunResponse: ...
+
+class WorkerClient(Protocol):
+    """What the runner needs from the workers: run one step, or say why not.
+
+    With ``on_delta``, the step is asked for as a stream (``Accept: text/event-stream``) and each piece of
+    its text output is handed to ``on_delta`` as it arrives; a worker that does not stream answers as
+    usual. Either way the result is the step's whole RunResponse.
+    """
+
+    async def run(
+        self, worker: str, request: RunRequest, *, time_limit: float, on_delta: OnDelta | None = None
+    ) -> RunResponse: ...
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -109,7 +122,9 @@ class HttpWorkerClient:
                 self._timeouts[seconds] = timeout
         return timeout
 
-    async def run(self, worker: str, request: RunRequest, *, time_limit: float) -> RunResponse:
+    async def run(
+        self, worker: str, request: RunRequest, *, time_limit: float, on_delta: OnDelta | None = None
+    ) -> RunResponse:
         try:
             session, url = self._sessions[worker], self._urls[worker]
         except KeyError:
@@ -117,17 +132,16 @@ class HttpWorkerClient:
                 "Unknown worker", f"no URL configured for worker {worker!r}", False
             ) from None
         body = request.model_dump_json().encode()
-        headers = {"Content-Type": "application/json"}
+        headers = dict(_STREAM_HEADERS if on_delta is not None else _JSON_HEADERS)
         inject(headers)  # W3C traceparent of the current worker-call span, when tracing is on
         try:
             async with session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=self._timeout(time_limit),
+                url, data=body, headers=headers, timeout=self._timeout(time_limit)
             ) as response:
-                payload = await response.read()
                 status, retry_after = response.status, response.headers.get("Retry-After")
+                if on_delta is not None and status == 200 and response.content_type == STREAM_CONTENT_TYPE:
+                    return await _read_stream(worker, response, on_delta)
+                payload = await response.read()
         except TimeoutError:
             raise WorkerCallError(
                 "Worker timed out", f"{worker} gave no answer within {time_limit:g} s", True
@@ -140,3 +154,57 @@ class HttpWorkerClient:
             return RunResponse.model_validate_json(payload)
         except ValidationError as exc:
             raise WorkerCallError("Bad worker response", f"{worker} answered 200 with {exc}", False) from None
+
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_STREAM_HEADERS = {"Content-Type": "application/json", "Accept": STREAM_CONTENT_TYPE}
+
+
+async def _read_stream(worker: str, response: aiohttp.ClientResponse, on_delta: OnDelta) -> RunResponse:
+    """Read a streamed run (``workers/kit/contract.py``): deltas to ``on_delta``, then its result or problem."""
+    buffer = b""
+    event, data = "message", []
+    async for chunk in response.content.iter_any():
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for raw in lines:
+            line = raw.decode().removesuffix("\r")
+            if line:
+                if not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    value = value.removeprefix(" ")
+                    if name == "event":
+                        event = value
+                    elif name == "data":
+                        data.append(value)
+                continue
+            if data:
+                result = _stream_event(worker, event, "\n".join(data), on_delta)
+                if result is not None:
+                    return result
+            event, data = "message", []
+    raise WorkerCallError("Worker stream cut", f"{worker} ended its event stream without a result", True)
+
+
+def _stream_event(worker: str, event: str, data: str, on_delta: OnDelta) -> RunResponse | None:
+    """Handle one event of a streamed run; its RunResponse when it is the result."""
+    try:
+        if event == "delta":
+            text = json.loads(data)["text"]
+            if not isinstance(text, str):
+                raise TypeError("delta text is not a string")
+            on_delta(text)
+            return None
+        if event == "result":
+            return RunResponse.model_validate_json(data)
+        if event == "problem":
+            problem = Problem.model_validate_json(data)
+        else:
+            return None  # an event this gateway does not know: newer workers may add some
+    except (ValueError, TypeError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+        raise WorkerCallError(
+            "Bad worker response", f"{worker} sent a bad {event} event: {exc}", False
+        ) from None
+    later = (problem.model_extra or {}).get("retry_after")
+    delay = float(later) if isinstance(later, int | float) else None
+    raise WorkerCallError(problem.title, problem.detail, problem.retryable, problem.status, delay)

@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind
 from gateway.metrics import Metrics
 from gateway.pipelines import PipelineSpec, StepSpec, resolve
 from gateway.runner.client import WorkerCallError, WorkerClient
+from gateway.runner.deltas import DeltaSink
 from gateway.runner.retry import backoff_seconds
 from gateway.runner.steps import StepRecord, output_files, total_usage
 from gateway.settings import Settings
@@ -325,9 +326,12 @@ class JobRun:
                 self._mark_running(record)
             first = False
             began = time.perf_counter()
+            sink = self._delta_sink(record) if self.streams(step.worker) else None
             try:
-                response = await self._call(step, request, record.attempts, time_limit=timeout)
+                response = await self._call(step, request, record.attempts, time_limit=timeout, on_delta=sink)
             except WorkerCallError as err:
+                if sink is not None:
+                    sink.discard()
                 self.ctx.metrics.observe_step(step.worker, "error", time.perf_counter() - began)
                 self.ctx.metrics.worker_error(step.worker, err.retryable)
                 if err.retryable and record.attempts < max_attempts:
@@ -335,11 +339,23 @@ class JobRun:
                     await self._wait_to_retry(record, err)
                     continue
                 return self._step_failed(step, record, err.title, err.detail, retryable=err.retryable)
+            except BaseException:
+                if sink is not None:
+                    sink.discard()
+                raise
+            if sink is not None:
+                sink.flush()  # the last piece goes before the step's terminal write
             self.ctx.metrics.observe_step(step.worker, "ok", time.perf_counter() - began)
             return self._step_succeeded(step, record, response)
 
     async def _call(
-        self, step: StepSpec, request: RunRequest, attempt: int, *, time_limit: float
+        self,
+        step: StepSpec,
+        request: RunRequest,
+        attempt: int,
+        *,
+        time_limit: float,
+        on_delta: DeltaSink | None = None,
     ) -> RunResponse:
         """One worker call, in a client span of its own whose traceparent the client sends along."""
         with span(
@@ -354,7 +370,9 @@ class JobRun:
             },
         ) as current:
             try:
-                response = await self.ctx.client.run(step.worker, request, time_limit=time_limit)
+                response = await self.ctx.client.run(
+                    step.worker, request, time_limit=time_limit, on_delta=on_delta
+                )
             except WorkerCallError as err:
                 set_attributes(current, outcome="retryable_error" if err.retryable else "error")
                 if err.status is not None:
@@ -363,6 +381,26 @@ class JobRun:
                 raise
             set_attributes(current, outcome="ok", backend=response.usage.provider, model=response.usage.model)
             return response
+
+    def streams(self, worker: str) -> bool:
+        """True when this worker's steps are asked for a streamed run (their text as ``step.delta`` events)."""
+        return worker == "llm" and self.ctx.settings.stream_llm_steps
+
+    def _delta_sink(self, record: StepRecord) -> DeltaSink:
+        settings = self.ctx.settings
+        return DeltaSink(
+            self.ctx.writer,
+            job_id=self.id,
+            tenant_id=self.tenant_id,
+            step_id=record.id,
+            attempt=record.attempts,
+            flush_chars=settings.delta_flush_chars,
+            flush_seconds=settings.delta_flush_seconds,
+        )
+
+    def _deltas_to_clear(self, step: StepSpec) -> list[str]:
+        """The step's id when its worker streams: its terminal write deletes its ``step.delta`` events."""
+        return [step.id] if self.streams(step.worker) else []
 
     @staticmethod
     def _begin_attempt(record: StepRecord, now: datetime) -> None:
@@ -415,10 +453,20 @@ class JobRun:
         record.usage = response.usage.model_dump(exclude_none=True)
         record.backend, record.model = response.usage.provider, response.usage.model
         record.placeholder = response.placeholder
+        clear = self._deltas_to_clear(step)
+        text = response.outputs.get("text") if clear else None
         succeeded = event_row(
-            "step.succeeded", now, step_id=step.id, status="succeeded", attempt=record.attempts
+            "step.succeeded",
+            now,
+            step_id=step.id,
+            status="succeeded",
+            attempt=record.attempts,
+            detail=text
+            if isinstance(text, str)
+            else None,  # a streamed step's whole text replaces its deltas
         )
-        return StepOutcome(self._write(steps=[record.row()], events=[succeeded], files=files))
+        write = self._write(steps=[record.row()], events=[succeeded], files=files, clear_deltas=clear)
+        return StepOutcome(write)
 
     def _step_failed(
         self, step: StepSpec, record: StepRecord, title: str, detail: str, *, retryable: bool
@@ -438,7 +486,7 @@ class JobRun:
         failed = event_row(
             "step.failed", now, step_id=step.id, status="failed", attempt=record.attempts, detail=note
         )
-        write = self._write(steps=[record.row()], events=[failed])
+        write = self._write(steps=[record.row()], events=[failed], clear_deltas=self._deltas_to_clear(step))
         if record.fallback:
             return StepOutcome(write)
         return StepOutcome(write, failure=job_error(title, detail, step_id=step.id))
@@ -496,6 +544,8 @@ def end_of_job(
         record.finished_at = now if record.started_at else None
         write.steps.append(record.row())
         write.events.append(event_row("step.skipped", now, step_id=record.id, status="skipped"))
+        if run.streams(record.worker):
+            write.clear_deltas.append(record.id)
     detail = error["detail"] if error else None
     step_id = error["step_id"] if error else None
     write.events.append(event_row(f"job.{status}", now, status=status, step_id=step_id, detail=detail))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,6 +27,11 @@ _STEP_UPDATE = update(STEPS).where(
 )
 _JOB_UPDATE = update(JOBS).where(JOBS.c.id == bindparam("k_job"))
 _EVENT_INSERT = insert(EVENTS)
+_DELTA_DELETE = delete(EVENTS).where(
+    EVENTS.c.job_id == bindparam("d_job"),
+    EVENTS.c.step_id == bindparam("d_step"),
+    EVENTS.c.type == "step.delta",
+)
 _EVENT_DEFAULTS = {"step_id": None, "status": None, "attempt": None, "detail": None}
 
 
@@ -40,6 +45,9 @@ class Write:
     events: list[EventRow] = field(default_factory=list)
     files: list[FileRow] = field(default_factory=list)
     job: TerminalJobRow | None = None
+    #: Steps whose ``step.delta`` events are deleted (after this write's events are inserted): a streamed
+    #: step's pieces go once its terminal event, in the same write, carries the outcome.
+    clear_deltas: list[str] = field(default_factory=list)
 
     def extend(self, other: Write) -> None:
         """Add ``other``'s rows (of the same job) after this one's."""
@@ -47,6 +55,7 @@ class Write:
         self.steps += other.steps
         self.events += other.events
         self.files += other.files
+        self.clear_deltas += other.clear_deltas
 
 
 class JobWriter(GroupCommit[Write, bool]):
@@ -97,6 +106,11 @@ class JobWriter(GroupCommit[Write, bool]):
         events = [_event_params(w.job_id, w.tenant_id, e) for w in writes for e in w.events]
         if events:
             out.append((_EVENT_INSERT, events))
+        # After the inserts: deltas that ride in this very transaction go too. The terminal event inserted
+        # with them has a higher seq than every delta it replaces, so the largest seq never goes away.
+        deltas = [{"d_job": w.job_id, "d_step": step} for w in writes for step in w.clear_deltas]
+        if deltas:
+            out.append((_DELTA_DELETE, deltas))
         return out
 
 

@@ -30,6 +30,14 @@ class Behaviour:
     status: int = 503
     block: asyncio.Event | None = None  # wait for this before answering
     text: str | None = None
+    # Streamed runs (a request with Accept: text/event-stream): the text output in these pieces, one delta
+    # event each, ``piece_delay`` apart; after ``hold_after`` pieces wait for ``hold``. An attempt that must
+    # fail (``fail_times``) fails mid-stream instead, with a problem event after ``len(pieces) // 2`` pieces.
+    pieces: list[str] | None = None
+    piece_delay: float = 0.0
+    hold_after: int | None = None
+    hold: asyncio.Event | None = None
+    hold_end: asyncio.Event | None = None  # wait for this after the last piece, before the result
 
 
 @dataclass
@@ -42,6 +50,7 @@ class FakeWorker:
     traceparents: list[str | None] = field(default_factory=list)  # the header of each call, in order
     in_flight: int = 0
     max_in_flight: int = 0
+    streamed: int = 0  # calls answered as an event stream
     aborted: int = 0
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -80,7 +89,7 @@ class FakeWorker:
     def step_calls(self, step_id: str) -> int:
         return sum(count for (_, step), count in self.calls.items() if step == step_id)
 
-    async def _run(self, request: web.Request) -> web.Response:
+    async def _run(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         job, step = body["job_id"], body["step_id"]
         self.traceparents.append(request.headers.get("traceparent"))
@@ -88,6 +97,8 @@ class FakeWorker:
         self._called.set()
         attempt = self.calls[(job, step)]
         behaviour = self.plan.get(step, Behaviour())
+        if behaviour.pieces is not None and "text/event-stream" in request.headers.get("Accept", ""):
+            return await self._stream(request, behaviour, fail=attempt <= behaviour.fail_times)
         start = time.monotonic()
         self.call_log.append((job, step, start))
         self.in_flight += 1
@@ -114,6 +125,41 @@ class FakeWorker:
             "output_tokens": 2,
         }
         return web.json_response({"outputs": outputs, "usage": usage, "placeholder": step == "draw"})
+
+    async def _stream(self, request: web.Request, behaviour: Behaviour, *, fail: bool) -> web.StreamResponse:
+        """A streamed llm run as the worker kit sends it: delta events, then a result (or a problem)."""
+        assert behaviour.pieces is not None
+        self.streamed += 1
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        for index, piece in enumerate(behaviour.pieces):
+            if fail and index == len(behaviour.pieces) // 2:
+                problem = {
+                    "type": "urn:modaline:problem:upstream-unavailable",
+                    "title": "Upstream unavailable",
+                    "status": 502,
+                    "detail": "provider disconnected mid-answer",
+                    "retryable": True,
+                }
+                await response.write(_sse("problem", problem))
+                return response
+            if index == behaviour.hold_after and behaviour.hold is not None:
+                await behaviour.hold.wait()
+            await response.write(_sse("delta", {"text": piece}))
+            if behaviour.piece_delay:
+                await asyncio.sleep(behaviour.piece_delay)
+        if behaviour.hold_end is not None:
+            await behaviour.hold_end.wait()
+        usage = {
+            "provider": "fake",
+            "model": "fake-1",
+            "seconds": 0.01,
+            "output_tokens": len(behaviour.pieces),
+        }
+        await response.write(_sse("result", {"outputs": {"text": "".join(behaviour.pieces)}, "usage": usage}))
+        return response
 
     def _outputs(self, _path: str, body: dict[str, Any], behaviour: Behaviour) -> dict[str, Any]:
         inputs, step, job = body["inputs"], body["step_id"], body["job_id"]
@@ -152,3 +198,7 @@ def _problem(behaviour: Behaviour, step: str, attempt: int) -> web.Response:
         "retryable": behaviour.retryable,
     }
     return web.Response(status=behaviour.status, body=json.dumps(body), headers=headers)
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()

@@ -265,12 +265,12 @@ async def test_a_job_that_crashes_the_runner_every_time_fails_after_a_few_crashe
     real_run = HttpWorkerClient.run
     poisoned_calls = 0
 
-    async def run_with_a_fault(self, worker, request, *, time_limit):
+    async def run_with_a_fault(self, worker, request, *, time_limit, on_delta=None):
         nonlocal poisoned_calls
         if request.inputs.get("text") == "poison":
             poisoned_calls += 1
             raise RuntimeError("injected fault: a bug in the runner")  # not a WorkerCallError: a crash
-        return await real_run(self, worker, request, time_limit=time_limit)
+        return await real_run(self, worker, request, time_limit=time_limit, on_delta=on_delta)
 
     monkeypatch.setattr(HttpWorkerClient, "run", run_with_a_fault)
     gateway = await make_gateway(runner_max_crashes=3, crash_pause_seconds=0.05)
@@ -299,7 +299,7 @@ async def test_a_job_that_crashes_the_runner_every_time_fails_after_a_few_crashe
 async def test_the_crash_count_survives_a_runner_restart(make_gateway, database_url, monkeypatch):
     from gateway.runner.client import HttpWorkerClient
 
-    async def always_crash(self, worker, request, *, time_limit):
+    async def always_crash(self, worker, request, *, time_limit, on_delta=None):
         raise RuntimeError("injected fault")
 
     monkeypatch.setattr(HttpWorkerClient, "run", always_crash)

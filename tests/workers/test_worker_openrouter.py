@@ -275,3 +275,107 @@ def test_a_traced_run_continues_the_callers_trace_with_a_client_span_for_the_pro
     assert {s.name for s in failed} == {"run llm", "openrouter llm"}
     assert all(s.status.status_code is StatusCode.ERROR for s in failed)
     assert all("secret prompt" not in repr(dict(s.attributes)) for s in spans)
+# --- streamed runs: OpenRouter's server-sent chunks, as its API sends them --------------------------------
+
+STREAM = {"Accept": "text/event-stream"}
+
+
+def _chunk(content: str | None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "gen-1732000000-abc",
+        "provider": "DeepInfra",
+        "model": "meta-llama/llama-3.1-8b-instruct",
+        "object": "chat.completion.chunk",
+        "created": 1732000000,
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": content},
+                "finish_reason": finish,
+                "native_finish_reason": finish,
+                "logprobs": None,
+            }
+        ],
+        **extra,
+    }
+
+
+def sse_body(*chunks: dict[str, Any], done: bool = True) -> bytes:
+    """An OpenRouter event stream: a keep-alive comment, one ``data:`` line per chunk, then ``[DONE]``."""
+    lines = [": OPENROUTER PROCESSING\n\n"] + [f"data: {json.dumps(c)}\n\n" for c in chunks]
+    if done:
+        lines.append("data: [DONE]\n\n")
+    return "".join(lines).encode()
+
+
+def _sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        head, _, data = block.partition("\ndata: ")
+        events.append((head.removeprefix("event: "), json.loads(data)))
+    return events
+
+
+def test_a_streamed_run_relays_openrouters_chunks_as_they_come(openrouter: Any) -> None:
+    seen: list[httpx2.Request] = []
+    usage = {
+        "prompt_tokens": 12,
+        "completion_tokens": 4,
+        "total_tokens": 16,
+        "cost": 0.00005,
+        "is_byok": False,
+    }
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        body = sse_body(
+            _chunk(""),
+            _chunk("\nBon"),
+            _chunk("jour, "),
+            _chunk("le monde"),
+            _chunk("!\n", "stop"),
+            _chunk("", None, usage=usage),
+        )
+        return httpx2.Response(200, content=body, headers={"Content-Type": "text/event-stream"})
+
+    client = openrouter(handler)
+    answer = client.post("/v1/run", json=run_body({"text": "Say hello world in French."}), headers=STREAM)
+
+    assert answer.status_code == 200, answer.text
+    events = _sse_events(answer.text)
+    deltas = [data["text"] for name, data in events if name == "delta"]
+    name, result = events[-1]
+    assert name == "result"
+    assert result["outputs"] == {"text": "Bonjour, le monde!"}
+    assert "".join(deltas) == "Bonjour, le monde!"  # the surrounding whitespace never went out
+    assert result["usage"]["provider"] == "openrouter"
+    assert (result["usage"]["input_tokens"], result["usage"]["output_tokens"]) == (12, 4)
+    assert result["usage"]["cost_usd"] == 0.00005
+    sent = json.loads(seen[0].content)
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    assert sent["usage"] == {"include": True}
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_an_error_openrouter_sends_mid_stream_is_a_retryable_problem_event(openrouter: Any) -> None:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        error = {"code": "server_error", "message": "Provider disconnected unexpectedly"}
+        body = sse_body(_chunk("Once upon"), _chunk("", "error", error=error), done=False)
+        return httpx2.Response(200, content=body, headers={"Content-Type": "text/event-stream"})
+
+    answer = openrouter(handler).post("/v1/run", json=run_body({"text": "A story"}), headers=STREAM)
+
+    events = _sse_events(answer.text)
+    assert events[0] == ("delta", {"text": "Once upon"})
+    name, problem = events[-1]
+    assert name == "problem"
+    assert (problem["status"], problem["retryable"]) == (502, True)
+    assert "Provider disconnected unexpectedly" in problem["detail"]
+
+
+def test_a_refused_streamed_request_is_a_plain_problem(openrouter: Any) -> None:
+    answer = openrouter(_error(429, "Rate limit exceeded", {"Retry-After": "7"})).post(
+        "/v1/run", json=run_body({"text": "hi"}), headers=STREAM
+    )
+    assert_problem(answer, 429, retryable=True, detail="Rate limit exceeded")
+    assert answer.headers["retry-after"] == "7"

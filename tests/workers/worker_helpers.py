@@ -87,10 +87,34 @@ class FakeBackend(Backend):
         return _fake_outputs(self.capability, call)
 
 
+class StreamingFakeBackend(FakeBackend):
+    """The llm fake: streams its answer word by word to a streaming caller (``Controls.run_gate`` is waited
+    for after the first word; ``run_error`` is raised after it)."""
+
+    streams = True
+
+    def run(self, call: Call) -> Result:
+        if not call.streaming:
+            return super().run(call)
+        self.controls.runs.append(call)
+        result = _fake_outputs(self.capability, call)
+        text = str(result.outputs["text"])
+        words = text.split(" ")
+        for index, word in enumerate(words):
+            if call.stream(word if index == 0 else " " + word):
+                return Result({"text": text[: len(" ".join(words[: index + 1]))]})
+            if index == 0 and self.controls.run_gate is not None:
+                self.controls.run_gate.wait(10)
+            if index == 0 and self.controls.run_error is not None:
+                raise self.controls.run_error
+        return result
+
+
 def fake_backends(capability: Capability, controls: Controls | None = None) -> dict[str, BackendFactory]:
-    """``{"fake": factory}`` for ``create_worker_app``."""
+    """``{"fake": factory}`` for ``create_worker_app`` (the llm fake streams)."""
     controls = controls or Controls()
-    return {"fake": lambda settings: FakeBackend(settings, capability, controls)}
+    kind = StreamingFakeBackend if capability == "llm" else FakeBackend
+    return {"fake": lambda settings: kind(settings, capability, controls)}
 
 
 def runtime(app: Any) -> Any:

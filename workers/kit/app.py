@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workers.kit.backend import BackendFactory, select_backend
-from workers.kit.contract import PROBLEM_CONTENT_TYPE, Capability, RunRequest, RunResponse, WorkerInfo
+from workers.kit.contract import (
+    PROBLEM_CONTENT_TYPE,
+    STREAM_CONTENT_TYPE,
+    Capability,
+    RunRequest,
+    RunResponse,
+    WorkerInfo,
+)
 from workers.kit.errors import InvalidInput, WorkerError
-from workers.kit.runtime import WorkerRuntime
+from workers.kit.runtime import StreamItem, WorkerRuntime
 from workers.kit.settings import WorkerSettings, load_settings
 
 log = logging.getLogger("modaline.worker")
@@ -92,15 +100,70 @@ def _routes() -> APIRouter:
         response_model=RunResponse,
         response_model_exclude_none=True,
         summary="Run the capability once",
+        description=(
+            "With `Accept: text/event-stream`, a worker whose backend streams (llm) answers with server-sent "
+            "events instead: `delta` events (data: `RunDelta`, the next piece of the text output), then one "
+            "`result` (data: this RunResponse) or `problem` (data: a problem document). Other workers answer "
+            "JSON whatever the Accept header says."
+        ),
+        responses={
+            200: {
+                "content": {
+                    STREAM_CONTENT_TYPE: {
+                        "schema": {"type": "string", "description": "delta* then result | problem"}
+                    }
+                }
+            }
+        },
     )
-    async def run(body: RunRequest, request: Request, runtime: RuntimeDep) -> RunResponse:
-        return await runtime.run(body, traceparent=request.headers.get("traceparent"))
+    async def run(body: RunRequest, runtime: RuntimeDep, request: Request) -> Response | RunResponse:
+        traceparent = request.headers.get("traceparent")
+        if runtime.streams and _wants_stream(request.headers.get("accept", "")):
+            # raises (a problem answer) when the run cannot start
+            events = runtime.open_stream(body, traceparent=traceparent)
+            first = await anext(events)
+            if first[0] == "problem":  # failed before its first piece (e.g. bad input): a plain problem
+                await events.aclose()
+                return problem_response(first[1], request)
+            return StreamingResponse(
+                _sse(first, events),
+                media_type=STREAM_CONTENT_TYPE,
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        return await runtime.run(body, traceparent=traceparent)
 
     @router.get("/metrics", summary="Prometheus metrics")
     async def metrics(runtime: RuntimeDep) -> Response:
         return Response(runtime.metrics.render(), media_type=runtime.metrics.content_type)
 
     return router
+
+
+def _wants_stream(accept: str) -> bool:
+    """True when the Accept header names the event stream (and does not refuse it with q=0)."""
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if media.lower() == STREAM_CONTENT_TYPE:
+            return not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params)
+    return False
+
+
+async def _sse(first: StreamItem, rest: AsyncGenerator[StreamItem, None]) -> AsyncIterator[bytes]:
+    """Server-sent events of a streamed run (``event:`` name, one ``data:`` line of JSON); a problem event
+    carries ``retry_after`` (seconds) when the error knows it."""
+    try:
+        item: StreamItem | None = first
+        while item is not None:
+            name, value = item
+            if isinstance(value, WorkerError):
+                later = {} if value.retry_after is None else {"retry_after": value.retry_after}
+                data: BaseModel = value.to_problem(instance="/v1/run", **later)
+            else:
+                data = value
+            yield f"event: {name}\ndata: {data.model_dump_json(exclude_none=True)}\n\n".encode()
+            item = await anext(rest, None)
+    finally:
+        await rest.aclose()
 
 
 def problem_response(error: WorkerError, request: Request) -> JSONResponse:

@@ -9,10 +9,11 @@ arrive already checked and decoded (text as ``str``, images as RGB ``PIL.Image``
 from __future__ import annotations
 
 import importlib
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from workers.kit.contract import FieldSpec, FileRef
@@ -25,11 +26,31 @@ ENGINE_MISSING = "local engine not installed: pip install '.[local]'"
 
 @dataclass
 class Call:
-    """One run, as a backend sees it."""
+    """One run, as a backend sees it.
+
+    ``on_text`` is set when the caller asked for a streamed run and the backend :attr:`Backend.streams`:
+    the backend then hands each new piece of its text output to :meth:`stream` as soon as it exists.
+    """
 
     inputs: dict[str, Any]
     options: dict[str, Any]
     outputs: OutputWriter
+    on_text: Callable[[str], None] | None = None
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def streaming(self) -> bool:
+        """True when the caller wants the text output piece by piece."""
+        return self.on_text is not None
+
+    def stream(self, piece: str) -> bool:
+        """Send ``piece`` to a streaming caller; True when the caller went away and generating can stop.
+
+        The pieces of one run must join into exactly the text output the backend returns.
+        """
+        if piece and self.on_text is not None:
+            self.on_text(piece)
+        return self.stopped.is_set()
 
 
 @dataclass
@@ -56,6 +77,8 @@ class Backend(ABC):
     key_env: ClassVar[str | None] = None
     #: The model id used when ``<CAP>_MODEL`` is unset.
     default_model: ClassVar[str] = ""
+    #: True when :meth:`run` streams its text output through ``call.stream`` for a streaming caller.
+    streams: ClassVar[bool] = False
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings

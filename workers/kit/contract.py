@@ -67,6 +67,25 @@ class RunResponse(BaseModel):
     )
 
 
+#: Media type of a streamed run (``POST /v1/run`` with ``Accept: text/event-stream``).
+STREAM_CONTENT_TYPE = "text/event-stream"
+
+#: The server-sent events of a streamed run, by ``event:`` name: any number of ``delta`` events (data: a
+#: :class:`RunDelta`), then exactly one ``result`` (data: the :class:`RunResponse` a plain run answers) or
+#: ``problem`` (data: a :class:`Problem`, for a failure after the stream began). A stream that ends without
+#: either was cut. Failures before it begins (bad input, 429, 503) are ordinary problem+json answers.
+StreamEvent = Literal["delta", "result", "problem"]
+
+
+class RunDelta(BaseModel):
+    """One ``delta`` event of a streamed run: the next piece of the text output as it is generated.
+
+    The pieces of one run, joined, are exactly the final ``outputs.text`` of its ``result`` event.
+    """
+
+    text: str
+
+
 FieldType = Literal["text", "image", "audio", "choice", "integer", "number", "boolean"]
 
 

@@ -8,12 +8,17 @@ metrics — lives here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import functools
 import logging
 import threading
 import time
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Literal
 
+from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from workers.kit.backend import Backend, Call, Result
@@ -21,6 +26,7 @@ from workers.kit.contract import (
     CAPABILITY_IO,
     Capability,
     FileRef,
+    RunDelta,
     RunRequest,
     RunResponse,
     Usage,
@@ -35,6 +41,13 @@ from workers.kit.storage import StorageError, open_storage
 from workers.kit.telemetry import extract, job_context, mark_failed, set_attributes, span
 
 log = logging.getLogger("modaline.worker")
+
+#: One event of a streamed run: a piece of text, the run's answer, or the error that ended it.
+StreamItem = (
+    tuple[Literal["delta"], RunDelta]
+    | tuple[Literal["result"], RunResponse]
+    | tuple[Literal["problem"], WorkerError]
+)
 
 #: How often a worker whose files storage refused it asks again (``/readyz`` reports the refusal meanwhile).
 STORAGE_RECHECK_SECONDS = 5.0
@@ -159,14 +172,8 @@ class WorkerRuntime:
                 "modaline.worker",
                 f"run {self.capability}",
                 kind=SpanKind.SERVER,
-                parent=extract({"traceparent": traceparent}) if traceparent else None,
-                attributes={
-                    "modaline.worker": self.capability,
-                    "modaline.backend": self.backend.name,
-                    "modaline.model": self.backend.model,
-                    "modaline.step": request.step_id,
-                    "modaline.job_id": request.job_id,
-                },
+                parent=_parent(traceparent),
+                attributes=self._run_attributes(request),
             ) as current,
         ):
             try:
@@ -196,6 +203,21 @@ class WorkerRuntime:
             return response
 
     async def _admit_and_run(self, request: RunRequest) -> RunResponse:
+        future = self._admit_and_submit(request, None, None)
+        try:
+            async with asyncio.timeout(self.settings.timeout_seconds):
+                return await asyncio.wrap_future(future)
+        except TimeoutError as exc:
+            raise RunTimeout(f"the run took longer than {self.settings.timeout_seconds:g} s") from exc
+
+    def _admit_and_submit(
+        self,
+        request: RunRequest,
+        on_text: Callable[[str], None] | None,
+        stopped: threading.Event | None,
+        traceparent: str | None = None,
+    ) -> Future[RunResponse]:
+        """Take a slot (or raise why not) and start the run on a pool thread."""
         if reason := self.backend.unavailable_reason() or self._load_error:
             raise Misconfigured(reason)
         if not self._loaded.is_set():
@@ -207,29 +229,150 @@ class WorkerRuntime:
         self.metrics.in_flight.inc()
         try:
             # The thread runs in a copy of this context: its log records and spans keep the job and the trace.
-            future = self._executor.submit(contextvars.copy_context().run, self._execute, request)
+            target = self._execute if on_text is None else functools.partial(self._execute_streamed, traceparent)
+            future = self._executor.submit(contextvars.copy_context().run, target, request, on_text, stopped)
         except BaseException:
             self._release(None)
             raise
         # The slot frees when the thread is done, even when the caller stopped waiting (timeout).
         future.add_done_callback(self._release)
+        return future
+
+    # -- streaming -------------------------------------------------------------------------------------------
+
+    @property
+    def streams(self) -> bool:
+        """True when the backend can send its text output piece by piece (``Accept: text/event-stream``)."""
+        return self.backend.streams
+
+    def open_stream(
+        self, request: RunRequest, *, traceparent: str | None = None
+    ) -> AsyncGenerator[StreamItem, None]:
+        """Admit and start a streamed run (raising :class:`WorkerError` when it cannot start), and return its
+        events: ``delta`` pieces as the backend makes them, then one ``result`` or ``problem`` (the error).
+
+        Pieces that pile up while the consumer is busy leave as one delta. Closing the iterator early (the
+        caller went away) tells the backend to stop generating; the slot frees when its thread ends.
+        """
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def put(item: str | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens any more
+                loop.call_soon_threadsafe(pieces.put_nowait, item)
+
+        stopped = threading.Event()
         try:
-            async with asyncio.timeout(self.settings.timeout_seconds):
-                return await asyncio.wrap_future(future)
-        except TimeoutError as exc:
-            raise RunTimeout(f"the run took longer than {self.settings.timeout_seconds:g} s") from exc
+            future = self._admit_and_submit(request, put, stopped, traceparent)
+        except WorkerError as exc:
+            self.metrics.failed(exc.slug)
+            raise
+        future.add_done_callback(lambda _: put(None))
+        return self._stream_events(request, future, pieces, stopped)
+
+    async def _stream_events(
+        self,
+        request: RunRequest,
+        future: Future[RunResponse],
+        pieces: asyncio.Queue[str | None],
+        stopped: threading.Event,
+    ) -> AsyncGenerator[StreamItem, None]:
+        deadline = asyncio.get_running_loop().time() + self.settings.timeout_seconds
+        try:
+            finished = False
+            while not finished:
+                left = deadline - asyncio.get_running_loop().time()
+                try:
+                    item = await asyncio.wait_for(pieces.get(), max(left, 0.0))
+                except TimeoutError:
+                    raise RunTimeout(
+                        f"the run took longer than {self.settings.timeout_seconds:g} s"
+                    ) from None
+                batch: list[str] = []
+                while item is not None:
+                    batch.append(item)
+                    if pieces.empty():
+                        break
+                    item = pieces.get_nowait()
+                finished = item is None
+                if batch:
+                    yield "delta", RunDelta(text="".join(batch))
+            response = future.result()
+        except WorkerError as exc:
+            self.metrics.failed(exc.slug)
+            yield "problem", exc
+            return
+        except Exception as exc:
+            log.exception("%s run %s/%s crashed", self.capability, request.job_id, request.step_id)
+            self.metrics.failed("internal")
+            yield (
+                "problem",
+                WorkerError(f"unexpected {type(exc).__name__} in the {self.backend.name} backend: {exc}"),
+            )
+            return
+        finally:
+            stopped.set()  # a no-op when the run finished; stops the backend when the caller left early
+        self.metrics.succeeded(response.usage.seconds)
+        yield "result", response
+
+    def _run_attributes(self, request: RunRequest) -> dict[str, str]:
+        """A run span's attributes: which worker, backend and model ran which step (no user content)."""
+        return {
+            "modaline.worker": self.capability,
+            "modaline.backend": self.backend.name,
+            "modaline.model": self.backend.model,
+            "modaline.step": request.step_id,
+            "modaline.job_id": request.job_id,
+        }
+
+    def _execute_streamed(
+        self,
+        traceparent: str | None,
+        request: RunRequest,
+        on_text: Callable[[str], None] | None,
+        stopped: threading.Event | None,
+    ) -> RunResponse:
+        """A streamed run's blocking part in the run's log context and span (the asyncio side only relays
+        its pieces, so the span lives with the thread that does the work)."""
+        with (
+            job_context(request.job_id, request.step_id),
+            span(
+                "modaline.worker",
+                f"run {self.capability}",
+                kind=SpanKind.SERVER,
+                parent=_parent(traceparent),
+                attributes=self._run_attributes(request),
+            ) as current,
+        ):
+            try:
+                response = self._execute(request, on_text, stopped)
+            except Exception as exc:
+                outcome = exc.slug if isinstance(exc, WorkerError) else "internal"
+                set_attributes(current, outcome=outcome)
+                mark_failed(current, outcome)
+                raise
+            set_attributes(current, outcome="ok", model=response.usage.model)
+            return response
 
     def _release(self, _future: Future[RunResponse] | None) -> None:
         self.metrics.in_flight.dec()
         self._slots.release()
 
-    def _execute(self, request: RunRequest) -> RunResponse:
+    def _execute(
+        self,
+        request: RunRequest,
+        on_text: Callable[[str], None] | None = None,
+        stopped: threading.Event | None = None,
+    ) -> RunResponse:
         """Blocking part of a run, on a pool thread: check inputs, call the backend, check outputs."""
         started = time.perf_counter()
         with self.store.run(request.job_id, request.step_id) as files:
             inputs = prepare_inputs(request.inputs, self._inputs, files=files, settings=self.settings)
             options = prepare_options(request.options, self.backend.options())
-            result = self._call_backend(Call(inputs=inputs, options=options, outputs=files.outputs))
+            call = Call(inputs=inputs, options=options, outputs=files.outputs, on_text=on_text)
+            if stopped is not None:
+                call.stopped = stopped
+            result = self._call_backend(call)
         outputs = self._check_outputs(result)
         usage = Usage(
             provider=self.backend.provider,
@@ -279,3 +422,8 @@ class WorkerRuntime:
                 raise WorkerError(f"the {self.backend.name} backend returned no {name!r} output")
             outputs[name] = value.model_dump() if isinstance(value, FileRef) else value
         return outputs
+
+
+def _parent(traceparent: str | None) -> otel_context.Context | None:
+    """The caller's span context from its W3C ``traceparent`` header, if it sent one."""
+    return extract({"traceparent": traceparent}) if traceparent else None

@@ -72,6 +72,49 @@ describe("JobPage", () => {
     expect(screen.queryByRole("button", { name: "Cancel job" })).not.toBeInTheDocument();
   });
 
+  it("shows an llm step's text as it is written, then its final output", async () => {
+    const steps = (prompt: Partial<Job["steps"][number]>) => [
+      step({ id: "transcribe", worker: "stt", status: "succeeded", attempts: 1, outputs: { text: "a lighthouse" } }),
+      step({ id: "prompt", worker: "llm", status: "running", attempts: 1, ...prompt }),
+      step({ id: "draw", worker: "image" }),
+    ];
+    let current = job({ status: "running", steps: steps({}) });
+    const { calls } = serve(() => current);
+    renderWithClient(<JobPage id="job-1" />);
+    await waitFor(() => expect(streams).toHaveLength(1));
+    const source = streams[0].stream;
+    expect(await screen.findByText("Live")).toBeInTheDocument();
+    const reads = () => calls.filter((call) => call.path === "/v1/jobs/job-1").length;
+    const before = reads();
+
+    source.send("step.delta", { seq: 1, step_id: "prompt", status: "running", attempt: 1, detail: "A light" });
+    const text = await screen.findByLabelText("prompt text so far");
+    expect(text).toHaveTextContent(/^A light$/);
+    expect(text).toHaveAttribute("aria-busy", "true");
+    source.send("step.delta", { seq: 2, step_id: "prompt", status: "running", attempt: 1, detail: "house at" });
+    await waitFor(() => expect(screen.getByLabelText("prompt text so far")).toHaveTextContent(/^A lighthouse at$/));
+    expect(within(screen.getByRole("listitem", { name: "prompt: running" })).getByText("Writing…")).toBeInTheDocument();
+
+    // A retry starts the text over: the new attempt's pieces replace the old ones.
+    source.send("step.retrying", { seq: 3, step_id: "prompt", status: "running", attempt: 1, detail: "busy" });
+    source.send("step.running", { seq: 4, step_id: "prompt", status: "running", attempt: 2 });
+    await waitFor(() => expect(screen.queryByLabelText("prompt text so far")).not.toBeInTheDocument());
+    source.send("step.delta", { seq: 5, step_id: "prompt", status: "running", attempt: 2, detail: "A tall " });
+    source.send("step.delta", { seq: 6, step_id: "prompt", status: "running", attempt: 2, detail: "lighthouse" });
+    await waitFor(() => expect(screen.getByLabelText("prompt text so far")).toHaveTextContent(/^A tall lighthouse$/));
+    expect(reads()).toBe(before); // pieces never make the page fetch the job again
+
+    // The step ends: its final output replaces the text in progress.
+    const final = "A tall lighthouse at dusk, oil painting";
+    current = job({ status: "running", steps: steps({ status: "succeeded", attempts: 2, outputs: { text: final } }) });
+    source.send("step.succeeded", { seq: 7, step_id: "prompt", status: "succeeded", attempt: 2, detail: final });
+    const done = await screen.findByRole("listitem", { name: "prompt: succeeded" });
+    await waitFor(() => expect(within(done).getByText("What this step made")).toBeInTheDocument());
+    expect(within(done).getByText(final)).toBeInTheDocument();
+    expect(screen.queryByLabelText("prompt text so far")).not.toBeInTheDocument();
+    expect(within(done).queryByText("Writing…")).not.toBeInTheDocument();
+  });
+
   it("falls back to polling when the stream drops and cannot reconnect", async () => {
     let current = job({ status: "running" });
     let opened = 0;

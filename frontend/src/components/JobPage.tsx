@@ -119,7 +119,7 @@ function JobHeader({ job, pipeline, mode }: { job: Job; pipeline?: Pipeline; mod
 
 /** One job: live status, step timeline, results, errors, cancel and run again. */
 export function JobPage({ id }: { id: string }) {
-  const { query, mode } = useJobLive(id);
+  const { query, mode, live } = useJobLive(id);
   const job = query.data;
   const pipeline = usePipeline(job?.pipeline ?? "").data;
   if (query.error) {
@@ -135,7 +135,7 @@ export function JobPage({ id }: { id: string }) {
       <Results job={job} pipeline={pipeline} />
       <section className="card" aria-labelledby="steps-title">
         <h2 id="steps-title">Steps</h2>
-        <Timeline steps={job.steps} pipeline={pipeline} />
+        <Timeline steps={job.steps} pipeline={pipeline} live={live} />
         {job.usage?.seconds ? (
           <p className="muted usage">
             Compute time {formatDuration(job.usage.seconds * 1000)}

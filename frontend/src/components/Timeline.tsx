@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import type { Pipeline, Step } from "../api/types";
+import type { LiveText, LiveTexts } from "../lib/jobEvents";
 import { formatDuration, workerLabel } from "../lib/format";
 import { BackendBadge, PlaceholderBadge, StatusBadge } from "./Badges";
 import { OutputValue } from "./OutputValue";
@@ -22,9 +23,24 @@ function duration(step: Step, now: number): string | null {
   return null;
 }
 
-function StepItem({ step, optional, now }: { step: Step; optional: boolean; now: number }) {
+/** An llm step's text as it is written (from `step.delta` events), until the step's outputs replace it. */
+function LiveTextView({ stepId, live, writing }: { stepId: string; live: LiveText; writing: boolean }) {
+  return (
+    <div className="step-outputs step-live">
+      <span className="output-name">{writing ? "Writing…" : "text"}</span>
+      <p className="live-text" aria-label={`${stepId} text so far`} aria-busy={writing}>
+        {live.text}
+        {writing ? <span className="live-caret" aria-hidden="true" /> : null}
+      </p>
+    </div>
+  );
+}
+
+function StepItem({ step, optional, now, live }: { step: Step; optional: boolean; now: number; live?: LiveText }) {
   const time = duration(step, now);
   const outputs = Object.entries(step.outputs ?? {});
+  const finished = outputs.length > 0 && (step.status === "succeeded" || step.fallback);
+  const showLive = live !== undefined && !finished && live.text !== "" && (step.status === "running" || live.final);
   return (
     <li className={`step step-${step.status}`} aria-label={`${step.id}: ${step.status}`}>
       <span className="step-dot" aria-hidden="true" />
@@ -51,7 +67,8 @@ function StepItem({ step, optional, now }: { step: Step; optional: boolean; now:
             {step.error.detail ? ` — ${step.error.detail}` : ""}
           </p>
         ) : null}
-        {outputs.length && (step.status === "succeeded" || step.fallback) ? (
+        {showLive ? <LiveTextView stepId={step.id} live={live} writing={!live.final} /> : null}
+        {finished ? (
           <details className="step-outputs" open>
             <summary>What this step made</summary>
             {outputs.map(([name, value]) => (
@@ -68,13 +85,13 @@ function StepItem({ step, optional, now }: { step: Step; optional: boolean; now:
 }
 
 /** The job's steps in order, with status, timing, retries, backend and placeholder badges. */
-export function Timeline({ steps, pipeline }: { steps: Step[]; pipeline?: Pipeline }) {
+export function Timeline({ steps, pipeline, live = {} }: { steps: Step[]; pipeline?: Pipeline; live?: LiveTexts }) {
   const now = useNow(steps.some((step) => step.status === "running"));
   const optional = new Set((pipeline?.steps ?? []).filter((step) => step.optional).map((step) => step.id));
   return (
     <ol className="timeline" aria-label="Steps">
       {steps.map((step) => (
-        <StepItem key={step.id} step={step} optional={optional.has(step.id)} now={now} />
+        <StepItem key={step.id} step={step} optional={optional.has(step.id)} now={now} live={live[step.id]} />
       ))}
     </ol>
   );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { job } from "../test/fixtures";
-import { applyEvent, isTerminalEvent, newerJob, parseEvent, type JobEvent } from "./jobEvents";
+import { applyEvent, applyLiveText, isTerminalEvent, newerJob, parseEvent, type JobEvent, type LiveTexts } from "./jobEvents";
 
 let seq = 0;
 function event(type: string, extra: Partial<JobEvent> = {}): JobEvent {
@@ -114,5 +114,31 @@ describe("newerJob", () => {
     expect(newerJob(running, moreSteps)).toBe(moreSteps);
     const other = { ...job(), id: "job-2", status: "queued" as const };
     expect(newerJob(done, other)).toBe(other);
+  });
+});
+
+describe("applyLiveText", () => {
+  const delta = (detail: string, attempt = 1, step_id = "prompt") => event("step.delta", { step_id, attempt, detail, status: "running" });
+
+  it("joins a step's pieces, keeps steps apart, and leaves the job itself alone", () => {
+    const live = [delta("A light"), delta("house"), delta("x", 1, "other")].reduce(applyLiveText, {} as LiveTexts);
+    expect(live).toEqual({
+      prompt: { attempt: 1, text: "A lighthouse", final: false },
+      other: { attempt: 1, text: "x", final: false },
+    });
+    const start = job();
+    expect(applyEvent(start, delta("more"))).toBe(start); // a delta changes no step status
+  });
+
+  it("starts over on a new attempt, ignores a stale one, and takes the whole text when the step succeeds", () => {
+    let live = [delta("first try"), event("step.running", { step_id: "prompt", attempt: 2 })].reduce(applyLiveText, {} as LiveTexts);
+    expect(live.prompt).toEqual({ attempt: 2, text: "", final: false });
+    live = [delta("late piece of try one", 1), delta("second", 2), delta(" try", 2)].reduce(applyLiveText, live);
+    expect(live.prompt.text).toBe("second try");
+    live = applyLiveText(live, event("step.succeeded", { step_id: "prompt", attempt: 2, detail: "second try, done" }));
+    expect(live.prompt).toEqual({ attempt: 2, text: "second try, done", final: true });
+    expect(applyLiveText(live, delta("replayed", 2))).toBe(live); // nothing after the final text
+    const plain = applyLiveText({}, event("step.succeeded", { step_id: "draw" }));
+    expect(plain).toEqual({}); // steps that did not stream have no text here
   });
 });

