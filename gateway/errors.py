@@ -88,3 +88,10 @@ class IdempotencyMismatchError(InvalidInputError):
 class UnavailableError(GatewayError):
     status = 503
     title = "Service unavailable"
+
+
+class InsufficientStorageError(GatewayError):
+    """The files root is nearly full: new work is refused before it could fail half-way."""
+
+    status = 507
+    title = "Insufficient storage"
