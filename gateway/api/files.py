@@ -22,8 +22,8 @@ from gateway.files import (
     receive_multipart,
     stored_file_response,
 )
-from gateway.settings import Settings
 from gateway.janitor import drain_entries
+from gateway.settings import Settings
 from gateway.store import lifecycle
 from gateway.store.files import add_file, get_file
 from gateway.store.models import FilePublic
@@ -99,7 +99,8 @@ _DOWNLOAD_HEADERS = {
     )
     | AUTH_PROBLEMS
     | problems(
-        507, s507="the files root has less free space than MODALINE_MIN_FREE_BYTES: delete jobs or files first"
+        507,
+        s507="the files root has less free space than MODALINE_MIN_FREE_BYTES: delete jobs or files first",
     ),
 )
 async def upload_file(

@@ -27,7 +27,9 @@ class RetentionView:
     async def policy(self) -> Retention:
         if self._policy is None or time.monotonic() - self._read_at > REFRESH_SECONDS:
             days, ttl = await tenant_overrides(self._engine)
-            self._policy = Retention(self._settings.retention_days, self._settings.upload_ttl_hours, days, ttl)
+            self._policy = Retention(
+                self._settings.retention_days, self._settings.upload_ttl_hours, days, ttl
+            )
             self._read_at = time.monotonic()
         return self._policy
 
@@ -38,4 +40,6 @@ async def with_expiry(jobs: list[JobPublic], request: Request, tenant_id: str) -
     policy = await view.policy()
     if policy.days_for(tenant_id) is None:
         return jobs
-    return [job.model_copy(update={"expires_at": policy.expires_at(tenant_id, job.finished_at)}) for job in jobs]
+    return [
+        job.model_copy(update={"expires_at": policy.expires_at(tenant_id, job.finished_at)}) for job in jobs
+    ]

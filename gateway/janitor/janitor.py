@@ -235,7 +235,9 @@ def _older(modified: datetime | None, cutoff: datetime) -> bool:
     return modified is not None and modified < cutoff
 
 
-def stray_grace_seconds(job_timeouts: list[float], step_timeout_seconds: float, lease_seconds: float) -> float:
+def stray_grace_seconds(
+    job_timeouts: list[float], step_timeout_seconds: float, lease_seconds: float
+) -> float:
     """How old an unreferenced key must be before it is swept: the longest a job can run (its pipeline's
     ``timeout_seconds``, at least one step's timeout) plus a lease, so a runner that crashed mid-step and
     a worker still writing for it are long past."""

@@ -73,7 +73,12 @@ Inserted = dict[str, tuple[str, Any]]
 
 
 def _inserted(rows: Rows) -> Inserted:
-    return {row["id"]: (row["status"], row["started_at"]) for table, values in rows if table is JOBS for row in values}
+    return {
+        row["id"]: (row["status"], row["started_at"])
+        for table, values in rows
+        if table is JOBS
+        for row in values
+    }
 
 
 class InsertBatcher(GroupCommit[Rows, Inserted]):

@@ -125,9 +125,14 @@ async def set_tenant_retention(
 
 def _outbox(conn: Connection, entries: list[tuple[str, bool]], now: datetime) -> list[Outboxed]:
     out: list[Outboxed] = []
-    for key, prefix in entries:  # one by one: the ids are needed, and RETURNING on executemany is not portable
+    for (
+        key,
+        prefix,
+    ) in entries:  # one by one: the ids are needed, and RETURNING on executemany is not portable
         new_id = conn.execute(
-            insert(FILE_DELETIONS).values(key=key, prefix=prefix, created_at=now).returning(FILE_DELETIONS.c.id)
+            insert(FILE_DELETIONS)
+            .values(key=key, prefix=prefix, created_at=now)
+            .returning(FILE_DELETIONS.c.id)
         ).scalar_one()
         out.append(Outboxed(int(new_id), key, prefix))
     return out
@@ -160,9 +165,14 @@ def delete_jobs_sync(conn: Connection, job_ids: list[str]) -> Deleted:
     kept = [file_id for file_id in still_used if candidates[file_id][2] == "output"]
     # A job whose outputs all go loses its whole prefix (unregistered bytes too); one with an output
     # another job uses keeps the prefix and loses the doomed keys one by one (the stray sweep gets the rest).
-    kept_prefixes = {job_prefix(job) for job in conn.execute(
-        select(FILES.c.job_id).where(FILES.c.id.in_(kept))
-    ).scalars()} if kept else set()
+    kept_prefixes = (
+        {
+            job_prefix(job)
+            for job in conn.execute(select(FILES.c.job_id).where(FILES.c.id.in_(kept))).scalars()
+        }
+        if kept
+        else set()
+    )
     prefixes = [job_prefix(job) for job in job_ids if job_prefix(job) not in kept_prefixes]
     entries: list[tuple[str, bool]] = [(prefix, True) for prefix in prefixes]
     entries += [
@@ -242,10 +252,17 @@ async def delete_upload(engine: AsyncEngine, *, tenant_id: str, file_id: str) ->
                 title="File belongs to a job",
             )
         users = (
-            await conn.execute(
-                select(JOB_FILES.c.job_id).where(JOB_FILES.c.file_id == file_id).order_by(JOB_FILES.c.job_id).limit(5)
+            (
+                await conn.execute(
+                    select(JOB_FILES.c.job_id)
+                    .where(JOB_FILES.c.file_id == file_id)
+                    .order_by(JOB_FILES.c.job_id)
+                    .limit(5)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if users:
             raise ConflictError(
                 f"file {file_id} is an input of job(s) {', '.join(users)}: delete those jobs first "
@@ -262,35 +279,52 @@ def _skip_locked(query: Any, conn: Connection) -> Any:
     return query.with_for_update(skip_locked=True) if conn.dialect.name == "postgresql" else query
 
 
-def _older_than(column: Any, tenant_column: Any, default: float | None, per_tenant: Mapping[str, float],
-                unit: str, now: datetime) -> Any:
+def _older_than(
+    column: Any,
+    tenant_column: Any,
+    default: float | None,
+    per_tenant: Mapping[str, float],
+    unit: str,
+    now: datetime,
+) -> Any:
     """``column`` older than the tenant's window (``default`` for tenants without an override)."""
+
     def cutoff(amount: float) -> datetime:
         return now - timedelta(**{unit: amount})
 
-    clauses = [and_(tenant_column == tenant, column < cutoff(amount)) for tenant, amount in per_tenant.items()]
+    clauses = [
+        and_(tenant_column == tenant, column < cutoff(amount)) for tenant, amount in per_tenant.items()
+    ]
     if default is not None:
         others = column < cutoff(default)
         clauses.append(and_(tenant_column.not_in(list(per_tenant)), others) if per_tenant else others)
     return or_(*clauses) if clauses else None
 
 
-def expire_jobs_sync(conn: Connection, policy: Retention, *, limit: int, now: datetime | None = None) -> Deleted:
+def expire_jobs_sync(
+    conn: Connection, policy: Retention, *, limit: int, now: datetime | None = None
+) -> Deleted:
     """Delete up to ``limit`` finished jobs past their tenant's retention (one small transaction)."""
     now = now or utcnow()
-    old = _older_than(JOBS.c.finished_at, JOBS.c.tenant_id, policy.retention_days, policy.tenant_days, "days", now)
+    old = _older_than(
+        JOBS.c.finished_at, JOBS.c.tenant_id, policy.retention_days, policy.tenant_days, "days", now
+    )
     if old is None:
         return Deleted()
     query = _skip_locked(
-        select(JOBS.c.id).where(JOBS.c.status.in_(TERMINAL), JOBS.c.finished_at.is_not(None), old)
-        .order_by(JOBS.c.finished_at).limit(limit),
+        select(JOBS.c.id)
+        .where(JOBS.c.status.in_(TERMINAL), JOBS.c.finished_at.is_not(None), old)
+        .order_by(JOBS.c.finished_at)
+        .limit(limit),
         conn,
     )
     ids = list(conn.execute(query).scalars())
     return delete_jobs_sync(conn, ids)
 
 
-def expire_uploads_sync(conn: Connection, policy: Retention, *, limit: int, now: datetime | None = None) -> Deleted:
+def expire_uploads_sync(
+    conn: Connection, policy: Retention, *, limit: int, now: datetime | None = None
+) -> Deleted:
     """Delete up to ``limit`` uploads that no job uses and that are older than their tenant's TTL."""
     now = now or utcnow()
     old = _older_than(

@@ -169,9 +169,7 @@ class JobFile(SQLModel, table=True):
     job_id: str = Field(
         sa_column=Column(String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     )
-    file_id: str = Field(
-        sa_column=Column(String(64), ForeignKey("files.id"), primary_key=True, index=True)
-    )
+    file_id: str = Field(sa_column=Column(String(64), ForeignKey("files.id"), primary_key=True, index=True))
 
 
 class FileDeletion(SQLModel, table=True):

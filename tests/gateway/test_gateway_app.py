@@ -17,10 +17,12 @@ OPERATIONS = {
     "getPipeline",
     "uploadFile",
     "getFile",
+    "deleteFile",
     "createJob",
     "listJobs",
     "getJob",
     "cancelJob",
+    "deleteJob",
     "getMe",
     "listTenants",
     "createTenant",
@@ -66,6 +68,7 @@ async def test_health_ready_and_metrics(gateway):
         "runner": "alive",
         "files": "directory",
         "auth": "off",
+        "disk": "ok",
     }
     await wait_for_job(gateway, (await submit(gateway, "chain", text="x"))["id"])
     text = (await gateway.get("/metrics")).text
