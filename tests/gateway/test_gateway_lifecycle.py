@@ -133,16 +133,18 @@ async def test_the_event_stream_of_a_job_deleted_while_followed_ends(gateway, fa
     job = await submit(gateway, "chain", text="x")
     await fake_worker.wait_for_call("two")
     seen: list[str] = []
+    following = asyncio.Event()
 
     async def follow() -> None:
         async with gateway.stream("GET", f"/v1/jobs/{job['id']}/events") as stream:
             async for line in stream.aiter_lines():
                 if line.startswith("event:"):
                     seen.append(line.removeprefix("event:").strip())
+                    if seen[-1] == "step.running":
+                        following.set()
 
     reader = asyncio.create_task(follow())
-    while "step.running" not in seen:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(following.wait(), 10)
     # Another replica (or the janitor) deletes it: the rows vanish under the open stream.
     engine = create_engine(database_url)
     try:
