@@ -27,6 +27,7 @@ OPERATIONS = {
     "listTenants",
     "createTenant",
     "setTenantLimits",
+    "setTenantRetention",
     "listKeys",
     "createKey",
     "revokeKey",

@@ -4,8 +4,11 @@ stray bytes, low disk space, and what /metrics shows of it."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import re
 import time
+import wave
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from gateway_helpers import submit, wait_for_job
 from sqlalchemy import func, select, update
 
 from gateway.janitor import Janitor
+from gateway.settings import Settings
 from gateway.store import create_engine
 from gateway.store.lifecycle import set_tenant_retention
 from gateway.store.models import EVENTS, FILE_DELETIONS, FILES, JOB_FILES, JOBS, STEPS, utcnow
@@ -309,3 +313,55 @@ async def test_metrics_count_files_and_bytes_by_origin_and_kind(gateway):
     assert 'modaline_files{kind="image",origin="output"} 2.0' in metrics
     assert 'modaline_files{kind="audio",origin="output"} 1.0' in metrics
     assert "modaline_files_free_bytes " in metrics
+
+
+# --- the two defects --------------------------------------------------------------------------------------
+
+_SIZE_IN_WORDS = re.compile(r"\d\s*(?:bytes|[kKMG]i?B)\b")
+
+
+async def test_one_upload_limit_is_served_enforced_and_never_written_into_descriptions(make_gateway):
+    gateway = await make_gateway(role="api")
+    default = Settings.model_fields["max_upload_bytes"].default
+    assert default == 50_000_000  # a 50 MB recording is a normal thing to send
+    for pipeline in (await gateway.get("/v1/pipelines")).json()["items"]:
+        assert not _SIZE_IN_WORDS.search(pipeline["description"]), pipeline["name"]
+        for name, field in pipeline["inputs"].items():
+            assert not _SIZE_IN_WORDS.search(field["description"]), (pipeline["name"], name)
+            if field["type"] in ("image", "audio"):
+                assert field["max_bytes"] <= default
+    speech = (await gateway.get("/v1/pipelines/speech_to_text")).json()["inputs"]["audio"]
+    assert speech["max_bytes"] == default
+    recording = io.BytesIO()
+    with wave.open(recording, "wb") as out:  # a 46 MB WAV, as the issue's user sent
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(46_000_000))
+    answer = await gateway.post("/v1/files", files={"file": ("talk.wav", recording.getvalue(), "audio/wav")})
+    assert answer.status_code == 201, answer.text
+    job = await gateway.post(
+        "/v1/jobs", json={"pipeline": "speech_to_text", "inputs": {"audio": answer.json()["id"]}}
+    )
+    assert job.status_code == 202, job.text
+
+
+async def test_a_tenant_retention_override_is_set_by_an_operator(make_gateway, database_url):
+    from test_gateway_auth import bearer, new_key
+
+    secured = await make_gateway(auth="keys", signing_key="test-signing-key-1", janitor_interval_seconds=3600)
+    operator = await new_key(database_url, "ops", "admin", operator=True)
+    tenant_admin = await new_key(database_url, "acme", "admin")
+    body = {"retention_days": 0.5, "upload_ttl_hours": 2}
+    done = await secured.put("/v1/admin/tenants/acme/retention", json=body, headers=bearer(operator))
+    assert done.status_code == 200 and done.json() == body
+    refused = await secured.put("/v1/admin/tenants/acme/retention", json=body, headers=bearer(tenant_admin))
+    assert refused.status_code == 403
+    missing = await secured.put("/v1/admin/tenants/nosuch/retention", json=body, headers=bearer(operator))
+    assert missing.status_code == 404
+    bad = await secured.put(
+        "/v1/admin/tenants/acme/retention", json={"retention_days": -1}, headers=bearer(operator)
+    )
+    assert bad.status_code == 422
+    policy = await janitor_of(secured).policy()
+    assert policy.days_for("acme") == 0.5 and policy.ttl_for("acme") == 2 and policy.days_for("other") is None
