@@ -145,12 +145,15 @@ def _one(
             env = Env(root, db_url, worker_url, work / "logs", extra)
             counter = Counter(db_url)
             try:
-                t0 = time.perf_counter()
+                port = free_port()
                 runner = procs.start(
                     f"janitor-bench-{kind}-{name}",
                     [PY, "-m", "gateway", "serve"],
-                    env=env.gateway_env("runner", free_port()),
+                    env=env.gateway_env("runner", port),
                 )
+                # Timed from the process being up (its janitor and runner start in the lifespan, just before).
+                runner.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=90)
+                t0 = time.perf_counter()
                 t_drained = t_deleted = None
                 deadline = t0 + 600
                 while time.perf_counter() < deadline and (t_drained is None or t_deleted is None):

@@ -124,18 +124,18 @@ async def set_tenant_retention(
 
 
 def _outbox(conn: Connection, entries: list[tuple[str, bool]], now: datetime) -> list[Outboxed]:
-    out: list[Outboxed] = []
-    for (
-        key,
-        prefix,
-    ) in entries:  # one by one: the ids are needed, and RETURNING on executemany is not portable
-        new_id = conn.execute(
-            insert(FILE_DELETIONS)
-            .values(key=key, prefix=prefix, created_at=now)
-            .returning(FILE_DELETIONS.c.id)
-        ).scalar_one()
-        out.append(Outboxed(int(new_id), key, prefix))
-    return out
+    """Insert the entries (one executemany) and read back their ids in the same transaction."""
+    if not entries:
+        return []
+    floor = conn.execute(select(func.max(FILE_DELETIONS.c.id))).scalar() or 0
+    conn.execute(
+        insert(FILE_DELETIONS), [{"key": key, "prefix": prefix, "created_at": now} for key, prefix in entries]
+    )
+    wanted = {key for key, _ in entries}
+    rows = conn.execute(
+        select(FILE_DELETIONS).where(FILE_DELETIONS.c.id > floor, FILE_DELETIONS.c.created_at == now)
+    )
+    return [Outboxed(int(row.id), row.key, row.prefix) for row in rows if row.key in wanted]
 
 
 def delete_jobs_sync(conn: Connection, job_ids: list[str]) -> Deleted:
