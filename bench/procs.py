@@ -17,12 +17,20 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-PORT_RANGE = range(18500, 18600)
+
+
+def _port_range() -> range:
+    """``BENCH_PORTS=first-last`` (e.g. when several benches share a machine), else 18500-18599."""
+    first, _, last = os.environ.get("BENCH_PORTS", "18500-18599").partition("-")
+    return range(int(first), int(last) + 1)
+
+
+PORT_RANGE = _port_range()
 _handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    """A port in 18500-18599 that nothing listens on and this run has not handed out yet."""
+    """A port in ``PORT_RANGE`` that nothing listens on and this run has not handed out yet."""
     for port in PORT_RANGE:
         if port in _handed_out:
             continue
@@ -33,7 +41,7 @@ def free_port() -> int:
                 continue
         _handed_out.add(port)
         return port
-    raise RuntimeError("no free port in 18500-18599")
+    raise RuntimeError(f"no free port in {PORT_RANGE.start}-{PORT_RANGE.stop - 1}")
 
 
 def release_port(port: int) -> None:
