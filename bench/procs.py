@@ -17,14 +17,24 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-#: Ports handed out: 18500-18599, or 100 from ``MODALINE_BENCH_PORT_BASE`` (several benches on one machine).
-_PORT_BASE = int(os.environ.get("MODALINE_BENCH_PORT_BASE", "18500"))
-PORT_RANGE = range(_PORT_BASE, _PORT_BASE + 100)
+
+
+def _port_range() -> range:
+    """``BENCH_PORTS=first-last``, else 100 ports from ``MODALINE_BENCH_PORT_BASE`` (default 18500): several
+    benches can share a machine."""
+    if spec := os.environ.get("BENCH_PORTS"):
+        first, _, last = spec.partition("-")
+        return range(int(first), int(last) + 1)
+    base = int(os.environ.get("MODALINE_BENCH_PORT_BASE", "18500"))
+    return range(base, base + 100)
+
+
+PORT_RANGE = _port_range()
 _handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    """A port of :data:`PORT_RANGE` that nothing listens on and this run has not handed out yet."""
+    """A port in ``PORT_RANGE`` that nothing listens on and this run has not handed out yet."""
     for port in PORT_RANGE:
         if port in _handed_out:
             continue

@@ -20,10 +20,12 @@ from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.api import api_router, install_problem_handlers
+from gateway.api.retention import RetentionView
 from gateway.auth import SCOPES, Authenticator, Limiter, UrlSigner
 from gateway.auth.keys import hash_secret, looks_like_key, visible_prefix
 from gateway.errors import NotFoundError
 from gateway.files import FileStorage, StorageError, open_storage
+from gateway.janitor import Janitor, stray_grace_seconds
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
 from gateway.pipelines import load_pipelines
@@ -133,6 +135,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.notifier = Notifier()
     app.state.metrics = Metrics()
     app.state.runner = None
+    app.state.janitor = None
+    app.state.retention = RetentionView(engine, settings)
     app.state.batcher = InsertBatcher(engine)
     app.state.batcher.start()
     client: HttpWorkerClient | None = None
@@ -146,9 +150,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await client.start()
             app.state.runner = await _start_runner(app, engine, client)
             app.state.batcher.connect(app.state.runner)  # new jobs go straight to the runner
+            app.state.janitor = _start_janitor(app, engine)
         yield
     finally:
         app.state.batcher.connect(None)
+        if app.state.janitor is not None:
+            await app.state.janitor.stop()
         if app.state.runner is not None:
             await app.state.runner.stop()
         if client is not None:
@@ -171,6 +178,28 @@ async def _start_runner(app: FastAPI, engine: AsyncEngine, client: HttpWorkerCli
     )
     await runner.start()
     return runner
+
+
+def _start_janitor(app: FastAPI, engine: AsyncEngine) -> Janitor:
+    settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
+    janitor = Janitor(
+        engine,
+        app.state.storage,
+        retention_days=settings.retention_days,
+        upload_ttl_hours=settings.upload_ttl_hours,
+        interval_seconds=settings.janitor_interval_seconds,
+        batch=settings.janitor_batch,
+        stray_grace_seconds=stray_grace_seconds(
+            [spec.timeout_seconds for spec in app.state.registry.all()],
+            settings.step_timeout_seconds,
+            settings.lease_seconds,
+        ),
+        on_pass=lambda done: metrics.janitor_pass(done.jobs, done.files, done.keys, done.strays),
+        on_deleted=app.state.notifier.publish,
+    )
+    janitor.start()
+    return janitor
 
 
 def _mount_ui(app: FastAPI, ui_dir: Path) -> None:

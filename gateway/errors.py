@@ -124,3 +124,10 @@ class JobTimeoutError(GatewayError):
 
     status = 504
     title = "Job still running"
+
+
+class InsufficientStorageError(GatewayError):
+    """The files root is nearly full: new work is refused before it could fail half-way."""
+
+    status = 507
+    title = "Insufficient storage"

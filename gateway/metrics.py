@@ -92,6 +92,30 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.files = Gauge(
+            "modaline_files",
+            "Registered files by origin (upload or step output) and kind (image, audio, other)",
+            ["origin", "kind"],
+            registry=self.registry,
+        )
+        self.file_bytes = Gauge(
+            "modaline_file_bytes",
+            "Bytes of the registered files by origin and kind",
+            ["origin", "kind"],
+            registry=self.registry,
+        )
+        self.free_bytes = Gauge(
+            "modaline_files_free_bytes",
+            "Free space where a directory files root lives (absent for object storage)",
+            registry=self.registry,
+        )
+        self.janitor_deleted = Counter(
+            "modaline_janitor_deleted_total",
+            "What this process's janitor deleted: jobs, files rows (by origin), stored keys and stray files",
+            ["what"],
+            registry=self.registry,
+        )
+
     def observe_step(self, worker: str, outcome: str, seconds: float) -> None:
         self.step_seconds.labels(worker, outcome).observe(seconds)
 
@@ -113,6 +137,24 @@ class Metrics:
 
     def set_queue_age(self, seconds: float | None) -> None:
         self.queue_oldest_age.set(max(0.0, seconds or 0.0))
+
+    def set_stored(self, counts: list[tuple[str, str, int, int]]) -> None:
+        """(origin, kind, files, bytes) rows; every known label pair is set, absent ones to 0."""
+        seen = {(origin, kind): (n, size) for origin, kind, n, size in counts}
+        for origin in ("upload", "output"):
+            for kind in ("image", "audio", "other"):
+                n, size = seen.get((origin, kind), (0, 0))
+                self.files.labels(origin, kind).set(n)
+                self.file_bytes.labels(origin, kind).set(size)
+
+    def janitor_pass(self, jobs: int, files: dict[tuple[str, str], int], keys: int, strays: int) -> None:
+        counts = {"jobs": jobs, "keys": keys, "strays": strays}
+        for (origin, _kind), n in files.items():
+            name = "uploads" if origin == "upload" else "outputs"
+            counts[name] = counts.get(name, 0) + n
+        for what, n in counts.items():
+            if n:
+                self.janitor_deleted.labels(what).inc(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -51,7 +51,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("PORT", "MODALINE_PORT"))
     pipelines_dir: Path | None = None
     ui_dir: Path = Path("frontend/dist")
-    max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, le=2 * 1024**3)
+    max_upload_bytes: int = Field(
+        default=50_000_000,
+        ge=1024,
+        le=2 * 1024**3,
+        description="The one upload limit; /v1/pipelines serves it (or a pipeline's smaller max_bytes)",
+    )
 
     llm_url: str = "http://127.0.0.1:8101"
     image_url: str = "http://127.0.0.1:8102"
@@ -106,6 +111,20 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         default="", description="Comma-separated origins allowed by CORS; none by default"
     )
+    # Data lifecycle (the janitor runs in the runner role).
+    retention_days: float | None = Field(
+        default=None, gt=0, description="Finished jobs and their files are deleted this long after finishing"
+    )
+    upload_ttl_hours: float | None = Field(
+        default=24.0, gt=0, description="Uploads no job uses are deleted this long after upload"
+    )
+    janitor_interval_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    janitor_batch: int = Field(default=100, ge=1, le=10_000, description="Rows per janitor transaction")
+    min_free_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=0,
+        description="A directory files root with less free space refuses submits and uploads (507); 0 = off",
+    )
     sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
     sse_poll_seconds: float = Field(default=0.5, gt=0, le=30)
     wait_poll_seconds: float = Field(
@@ -141,6 +160,12 @@ class Settings(BaseSettings):
         except StorageConfigError as exc:
             raise ValueError(exc.detail) from None
         return value.strip()
+
+    @field_validator("retention_days", "upload_ttl_hours", mode="before")
+    @classmethod
+    def _blank_is_forever(cls, value: object) -> object:
+        """``MODALINE_RETENTION_DAYS=`` (empty) means unset: keep forever."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("signing_key", "bootstrap_admin_key", mode="before")
     @classmethod

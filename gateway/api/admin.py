@@ -16,6 +16,7 @@ from gateway.auth import Principal, Scope
 from gateway.auth.keys import hash_secret, new_secret, visible_prefix
 from gateway.errors import ConflictError, ForbiddenError, NotFoundError
 from gateway.store import tenants as store
+from gateway.store.lifecycle import set_tenant_retention
 from gateway.store.models import utcnow
 from gateway.store.tenants import KeyRecord, TenantRecord
 
@@ -206,6 +207,49 @@ async def set_limits(
     record = await store.set_tenant_limits(engine, tenant_id=tenant_id, limits=body.model_dump())
     request.app.state.limiter.forget_overrides()
     return _tenant(record, request)
+
+
+class TenantRetention(BaseModel):
+    """How long a tenant's data is kept; null = the gateway's setting (MODALINE_RETENTION_DAYS,
+    MODALINE_UPLOAD_TTL_HOURS)."""
+
+    retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        le=36_500,
+        description="Finished jobs and their files are deleted this long after finishing",
+    )
+    upload_ttl_hours: float | None = Field(
+        default=None, gt=0, le=876_000, description="Uploads no job uses are deleted this long after upload"
+    )
+
+    @field_validator("retention_days", "upload_ttl_hours", mode="before")
+    @classmethod
+    def _json_number(cls, value: object) -> object:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError("must be a number")
+        return value
+
+
+@router.put(
+    "/v1/admin/tenants/{tenant_id}/retention",
+    response_model=TenantRetention,
+    name="setTenantRetention",
+    responses=problems(*_AUTH_ERRORS, 404, *_BODY_ERRORS, s400=_NOT_JSON),
+)
+async def set_retention(
+    tenant_id: str, body: TenantRetention, principal: Admin, engine: EngineDep
+) -> TenantRetention:
+    """Replace a tenant's retention overrides (operators; null = the gateway's setting). The janitor and
+    the jobs' ``expires_at`` use them within a few seconds."""
+    _operator(principal)
+    await set_tenant_retention(
+        engine,
+        tenant_id=tenant_id,
+        retention_days=body.retention_days,
+        upload_ttl_hours=body.upload_ttl_hours,
+    )
+    return body
 
 
 @router.get(

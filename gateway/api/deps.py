@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.errors import NotFoundError
+from gateway.errors import InsufficientStorageError, NotFoundError
 from gateway.files import FileStorage
+from gateway.files.space import low_space
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
 from gateway.pipelines import PipelineRegistry, PipelineSpec
@@ -68,3 +69,9 @@ def pipeline_named(registry: PipelineRegistry, name: str) -> PipelineSpec:
         raise NotFoundError(
             f"no pipeline named {name!r}; known pipelines: {known}", title="Unknown pipeline"
         ) from None
+
+
+def require_space(storage: FileStorage, settings: Settings) -> None:
+    """507 problem when a directory files root has less than ``MODALINE_MIN_FREE_BYTES`` free."""
+    if (why := low_space(storage, settings.min_free_bytes)) is not None:
+        raise InsufficientStorageError(why)

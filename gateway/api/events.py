@@ -13,7 +13,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from gateway.api.deps import EngineDep, NotifierDep, SettingsDep
 from gateway.api.problems import problems
 from gateway.api.security import AUTH_PROBLEMS, JobsRead
-from gateway.errors import BadRequestError
+from gateway.errors import BadRequestError, NotFoundError
 from gateway.notify import Notifier
 from gateway.store.events import events_after
 from gateway.store.jobs import job_status
@@ -73,7 +73,11 @@ async def _stream(
             return  # the job had finished before that (empty) read: nothing more will come
         # Read the status, then the events once more: a job that finished between the two reads has its
         # terminal event (written in the same transaction as its status) in the second one.
-        terminal = is_terminal(await job_status(engine, tenant_id=tenant_id, job_id=job_id))
+        try:
+            terminal = is_terminal(await job_status(engine, tenant_id=tenant_id, job_id=job_id))
+        except NotFoundError:
+            return  # the job was deleted: nothing more will come
+
         if not terminal:
             await notifier.wait(job_id, poll)
 
@@ -105,7 +109,8 @@ async def stream_job_events(
         ),
     ] = "",
 ) -> EventSourceResponse:
-    """Every event of the job, then new ones as they happen; ends after the job's terminal event."""
+    """Every event of the job, then new ones as they happen; ends after the job's terminal event, or when
+    the job is deleted."""
     after = _last_seen(last_event_id)
     tenant_id = principal.tenant_id
     await job_status(engine, tenant_id=tenant_id, job_id=job_id)  # 404 before the stream starts

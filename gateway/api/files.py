@@ -8,7 +8,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.responses import RedirectResponse
 
-from gateway.api.deps import EngineDep, SettingsDep, StorageDep
+from gateway.api.deps import EngineDep, SettingsDep, StorageDep, require_space
 from gateway.api.problems import problems
 from gateway.api.security import AUTH_PROBLEMS, FilesWrite, principal_for, sign_file_urls
 from gateway.errors import ForbiddenError, InvalidInputError, NotFoundError
@@ -22,7 +22,9 @@ from gateway.files import (
     receive_multipart,
     stored_file_response,
 )
+from gateway.janitor import drain_entries
 from gateway.settings import Settings
+from gateway.store import lifecycle
 from gateway.store.files import add_file, get_file
 from gateway.store.models import FilePublic
 from gateway.store.render import file_public
@@ -95,7 +97,11 @@ _DOWNLOAD_HEADERS = {
         "whatever its declared type",
         s422="the file is empty, there is no `file` part, or the declared type names another kind of media",
     )
-    | AUTH_PROBLEMS,
+    | AUTH_PROBLEMS
+    | problems(
+        507,
+        s507="the files root has less free space than MODALINE_MIN_FREE_BYTES: delete jobs or files first",
+    ),
 )
 async def upload_file(
     request: Request,
@@ -105,7 +111,10 @@ async def upload_file(
     settings: SettingsDep,
     storage: StorageDep,
 ) -> Any:
-    """Store an image or audio file (multipart field ``file``) to use as a job input by its id."""
+    """Store an image or audio file (multipart field ``file``) to use as a job input by its id.
+
+    An upload no job uses is deleted after ``MODALINE_UPLOAD_TTL_HOURS`` (a day by default)."""
+    require_space(storage, settings)
     form = await receive_multipart(
         request,
         storage=storage,
@@ -239,3 +248,26 @@ def _check_signature(request: Request, file_id: str, expires: int | None, signat
         raise ForbiddenError("this file link has expired; fetch the job again for a fresh one")
     if verdict != "ok":
         raise ForbiddenError("this file link's signature does not match")
+
+
+@router.delete(
+    "/{file_id}",
+    status_code=204,
+    response_class=Response,
+    name="deleteFile",
+    responses=problems(
+        404,
+        409,
+        422,
+        s404="no file with this id (also the answer to a second delete: the file is gone)",
+        s409="a job uses the file as an input, or it is a step output: delete the job instead",
+    )
+    | AUTH_PROBLEMS,
+)
+async def delete_file(
+    file_id: str, principal: FilesWrite, engine: EngineDep, storage: StorageDep
+) -> Response:
+    """Delete an upload that no job uses (a file used by a job goes with the last job that uses it)."""
+    deleted = await lifecycle.delete_upload(engine, tenant_id=principal.tenant_id, file_id=file_id)
+    await drain_entries(engine, storage, deleted.outbox)
+    return Response(status_code=204)

@@ -13,7 +13,9 @@ from gateway.api.deps import EngineDep, MetricsDep, RunnerDep, SettingsDep, Stor
 from gateway.api.problems import problem_response, problems
 from gateway.api.security import MetricsRead
 from gateway.files import StorageError
+from gateway.files.space import free_bytes, low_space
 from gateway.store.jobs import job_counts, oldest_queued_age
+from gateway.store.lifecycle import stored_counts
 
 router = APIRouter(tags=["health"])
 
@@ -28,6 +30,11 @@ class Ready(BaseModel):
     runner: str
     files: str = Field(description="Where file bytes live: directory or s3 (checked on every call)")
     auth: str = Field(description="keys, off, or 'off (exposed)': off on a non-loopback address")
+    disk: str = Field(
+        default="ok",
+        description="ok, or what is wrong with the files root's free space (new jobs and uploads then get "
+        "507; the gateway stays ready so that jobs can still be deleted to free space)",
+    )
 
 
 @router.get("/healthz", response_model=Health, name="healthz")
@@ -54,16 +61,33 @@ async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep, st
     except StorageError as exc:
         return problem_response(503, "Not ready", f"file storage ({storage.kind}): {exc.detail}")
     auth = settings.auth_mode if settings.auth_mode == "keys" or settings.loopback_only else "off (exposed)"
-    return {"status": "ready", "database": "ok", "runner": runner_state, "files": storage.kind, "auth": auth}
+    disk = low_space(storage, settings.min_free_bytes) or "ok"
+    return {
+        "status": "ready",
+        "database": "ok",
+        "runner": runner_state,
+        "files": storage.kind,
+        "auth": auth,
+        "disk": disk,
+    }
 
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(
-    _: MetricsRead, engine: EngineDep, metrics: MetricsDep, runner: RunnerDep, settings: SettingsDep
+    _: MetricsRead,
+    engine: EngineDep,
+    metrics: MetricsDep,
+    runner: RunnerDep,
+    settings: SettingsDep,
+    storage: StorageDep,
 ) -> Response:
-    """Prometheus text: jobs by status and the queue (counted now), job and step latency, worker errors,
-    retries, fallbacks, lease takeovers, and whether this process's runner is alive."""
+    """Prometheus text: jobs by status, the queue and files by origin and kind (counted now), free space,
+    job and step latency, worker errors, retries, fallbacks, lease takeovers, janitor deletions, and
+    whether this process's runner is alive."""
     metrics.set_job_counts(await job_counts(engine))
     metrics.set_queue_age(await oldest_queued_age(engine))
     metrics.runner_up.set(1 if settings.runs_runner and runner is not None and runner.alive else 0)
+    metrics.set_stored([(c.origin, c.kind, c.files, c.bytes) for c in await stored_counts(engine)])
+    if (free := free_bytes(storage)) is not None:
+        metrics.free_bytes.set(free)
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

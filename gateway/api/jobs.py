@@ -16,13 +16,17 @@ from gateway.api.deps import (
     RunnerDep,
     SettingsDep,
     StorageDep,
+    require_space,
 )
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES, ONE_PART
 from gateway.api.problems import problems
+from gateway.api.retention import with_expiry
 from gateway.api.security import AUTH_PROBLEMS, JobsRead, JobsWrite, signed_job
 from gateway.api.submit import check_submit_limits, parse_submission, submit_job
 from gateway.api.waiting import preferred_wait, wait_for_end
+from gateway.janitor import drain_entries
 from gateway.store import jobs as store
+from gateway.store import lifecycle
 from gateway.store.models import JobCreate, JobList, JobPublic, JobStatus, is_terminal
 from workers.kit.telemetry import extract, set_attributes, span
 
@@ -112,7 +116,10 @@ _WAIT_ANSWERS: dict[int | str, dict[str, Any]] = {
     )
     | AUTH_PROBLEMS
     | problems(
-        429, s429="the tenant's submits-per-minute, jobs-per-day or requests-per-minute limit is used up"
+        429,
+        507,
+        s429="the tenant's submits-per-minute, jobs-per-day or requests-per-minute limit is used up",
+        s507="the files root has less free space than MODALINE_MIN_FREE_BYTES: delete jobs or files first",
     ),
 )
 async def create_job(
@@ -137,10 +144,13 @@ async def create_job(
 ) -> JobPublic:
     """Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job.
 
-    With ``Prefer: wait=N`` the answer waits until the job has ended (``201``, the whole job) or N seconds
-    have passed (``202``); ``Preference-Applied`` says that the wait was honoured.
+    The answer shows the state the job was committed in: ``running`` when this process's runner took it
+    at once, else ``queued``. With ``Prefer: wait=N`` the answer waits until the job has ended (``201``,
+    the whole job) or N seconds have passed (``202``); ``Preference-Applied`` says that the wait was
+    honoured.
     """
     wait = preferred_wait(prefer)  # a malformed Prefer is refused before anything is stored
+    require_space(storage, settings)
     # The job's trace starts here (continuing the caller's traceparent, if any); the job stores this span's
     # traceparent so the runner that claims it continues the same trace.
     with span(
@@ -184,6 +194,7 @@ async def create_job(
         job = await store.get_job(engine, tenant_id=principal.tenant_id, job_id=job.id)
         if is_terminal(job.status):
             response.status_code = 201
+    [job] = await with_expiry([job], request, principal.tenant_id)
     return signed_job(job, request)
 
 
@@ -224,6 +235,7 @@ async def list_jobs(
     items, next_cursor = await store.list_jobs(
         engine, tenant_id=principal.tenant_id, status=status, pipeline=pipeline, limit=limit, cursor=cursor
     )
+    items = await with_expiry(items, request, principal.tenant_id)
     return JobList(items=[signed_job(job, request) for job in items], next_cursor=next_cursor)
 
 
@@ -231,8 +243,10 @@ async def list_jobs(
     "/{job_id}", response_model=JobPublic, name="getJob", responses=problems(404, 422) | AUTH_PROBLEMS
 )
 async def get_job(job_id: str, request: Request, principal: JobsRead, engine: EngineDep) -> JobPublic:
-    """One job with its steps, outputs and usage."""
-    return signed_job(await store.get_job(engine, tenant_id=principal.tenant_id, job_id=job_id), request)
+    """One job with its steps, outputs and usage; ``expires_at`` says when retention deletes it."""
+    job = await store.get_job(engine, tenant_id=principal.tenant_id, job_id=job_id)
+    [job] = await with_expiry([job], request, principal.tenant_id)
+    return signed_job(job, request)
 
 
 @router.post(
@@ -250,4 +264,35 @@ async def cancel_job(
     canceled_now = await store.request_cancel(engine, tenant_id=tenant_id, job_id=job_id)
     if not canceled_now and runner is not None:
         runner.cancel_now(job_id)
-    return signed_job(await store.get_job(engine, tenant_id=tenant_id, job_id=job_id), request)
+    job = await store.get_job(engine, tenant_id=tenant_id, job_id=job_id)
+    [job] = await with_expiry([job], request, tenant_id)
+    return signed_job(job, request)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    response_class=Response,
+    name="deleteJob",
+    responses=problems(
+        404,
+        409,
+        422,
+        s404="no job with this id (also the answer to a second delete: the job is gone)",
+        s409="the job is queued or running: cancel it first (POST /v1/jobs/{job_id}/cancel)",
+    )
+    | AUTH_PROBLEMS,
+)
+async def delete_job(
+    job_id: str,
+    principal: JobsWrite,
+    engine: EngineDep,
+    storage: StorageDep,
+    notifier: NotifierDep,
+) -> Response:
+    """Delete a finished job and what is only its own: steps, events, outputs, and uploaded inputs no
+    other job uses. A queued or running job is refused (409): cancel it first."""
+    deleted = await lifecycle.delete_job(engine, tenant_id=principal.tenant_id, job_id=job_id)
+    notifier.publish([job_id])  # an open event stream of the job ends
+    await drain_entries(engine, storage, deleted.outbox)
+    return Response(status_code=204)

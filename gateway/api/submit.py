@@ -37,6 +37,11 @@ class Submission:
     uploads: list[StoredFile] = field(default_factory=list)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path → FilePublic of each file input
 
+    @property
+    def file_ids(self) -> list[str]:
+        """Ids of every registered file the job takes as an input (linked to it in ``job_files``)."""
+        return sorted({str(public["id"]) for public in self.files.values()})
+
     def upload_rows(self, tenant_id: str) -> list[FileRow]:
         """files rows for the files uploaded with the request, owned by ``tenant_id``."""
         return [
@@ -229,6 +234,7 @@ async def submit_job(
         inputs=submission.inputs,
         steps=[(step.id, step.worker) for step in submission.spec.steps],
         uploads=submission.upload_rows(principal.tenant_id),
+        file_ids=submission.file_ids,
         traceparent=current_traceparent(),
     )
     try:

@@ -41,9 +41,20 @@ def malformed(detail: str) -> UploadError:
     return UploadError(400, "Malformed upload", detail)
 
 
+def human_bytes(size: int) -> str:
+    """A size as people read it, in decimal units: ``50_000_000`` → ``50 MB``, ``1_500`` → ``1.5 kB``."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
 def too_large(limit: int, *, field: str | None = None, what: str = "file") -> UploadError:
-    """413: a file or field passed its size limit."""
+    """413: a file or field passed its size limit (said in words and in bytes)."""
     where = f" in field '{field}'" if field else ""
     return UploadError(
-        413, "Upload too large", f"The {what}{where} exceeds the limit of {limit} bytes.", field=field
+        413,
+        "Upload too large",
+        f"The {what}{where} exceeds the limit of {limit} bytes ({human_bytes(limit)}).",
+        field=field,
     )

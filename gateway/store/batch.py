@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.group_commit import GroupCommit
-from gateway.store.models import EVENTS, JOBS, utcnow
+from gateway.store.models import EVENTS, JOB_FILES, JOBS, utcnow
 from gateway.store.queue import NO_CAPS, ClaimedJob, RunningCaps, claimed_event, lease_values, running_counts
 
 #: One submission's rows, per table, in foreign-key order.
@@ -50,7 +50,8 @@ def _merged(items: Sequence[Rows]) -> dict[Table, list[dict[str, Any]]]:
     for rows in items:
         for table, values in rows:
             merged.setdefault(table, []).extend(values)
-    return merged
+    # job_files points at jobs and files: insert it last, whichever submission listed it first.
+    return dict(sorted(merged.items(), key=lambda item: item[0] is JOB_FILES))
 
 
 def insert_rows_sync(conn: Connection, *submissions: Rows) -> None:
@@ -66,7 +67,21 @@ async def insert_rows(conn: AsyncConnection, rows: Rows) -> None:
     await conn.run_sync(insert_rows_sync, rows)
 
 
-class InsertBatcher(GroupCommit[Rows, None]):
+#: What a committed submission's jobs really are: job id → (status, started_at). A job handed to the runner
+#: is already ``running``; the API answers with this, not with the state it asked for.
+Inserted = dict[str, tuple[str, Any]]
+
+
+def _inserted(rows: Rows) -> Inserted:
+    return {
+        row["id"]: (row["status"], row["started_at"])
+        for table, values in rows
+        if table is JOBS
+        for row in values
+    }
+
+
+class InsertBatcher(GroupCommit[Rows, Inserted]):
     """Collects :meth:`insert` calls while a transaction runs and commits them together next."""
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 500) -> None:
@@ -79,20 +94,22 @@ class InsertBatcher(GroupCommit[Rows, None]):
         """Hand new jobs straight to ``handoff`` (this process's runner) from now on; None stops it."""
         self._handoff = handoff
 
-    async def insert(self, rows: Rows) -> None:
-        """Insert ``rows`` and return once they are committed (raises what the database raised)."""
-        await self.commit(rows)
+    async def insert(self, rows: Rows) -> Inserted:
+        """Insert ``rows`` and return once they are committed (raises what the database raised), with the
+        status each job was committed in (``running`` when it was handed to the runner)."""
+        return await self.commit(rows)
 
-    def apply(self, conn: Connection, items: list[Rows]) -> list[None]:
+    def apply(self, conn: Connection, items: list[Rows]) -> list[Inserted]:
         if self._caps.active:
             _keep_within_caps(conn, items, self._caps)
         insert_rows_sync(conn, *items)
-        return [None] * len(items)
+        return [_inserted(rows) for rows in items]
 
     # --- hand-off ------------------------------------------------------------------------------------
 
     def prepare(self, items: list[Rows]) -> list[Rows]:
-        """Insert the new jobs the runner reserves already claimed (copies: callers keep "queued")."""
+        """Insert the new jobs the runner reserves already claimed (copies: callers learn the committed
+        status from :meth:`insert`'s result)."""
         handoff = self._handoff
         self._reserved = 0
         if handoff is None:
@@ -127,7 +144,7 @@ class InsertBatcher(GroupCommit[Rows, None]):
             out.append(rewritten)
         return out
 
-    def committed(self, items: list[Rows], outs: list[None]) -> None:
+    def committed(self, items: list[Rows], outs: list[Inserted]) -> None:
         if self._handoff is None:
             return
         claimed, queued = _claimed_and_queued(items)

@@ -15,13 +15,20 @@ from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.errors import BadRequestError, ConflictError, IdempotencyMismatchError, NotFoundError
+from gateway.errors import (
+    BadRequestError,
+    ConflictError,
+    IdempotencyMismatchError,
+    InvalidInputError,
+    NotFoundError,
+)
 from gateway.store.batch import InsertBatcher, insert_rows
 from gateway.store.db import write_tx
 from gateway.store.models import (
     EVENTS,
     FILES,
     IDEMPOTENCY,
+    JOB_FILES,
     JOBS,
     STEPS,
     JobPublic,
@@ -45,6 +52,7 @@ class NewJob:
     steps: Sequence[tuple[str, str]]  # (step id, worker) in spec order
     uploads: Sequence[FileRow] = ()  # files rows for files uploaded with the request
     traceparent: str | None = None  # the submitting request's span (tracing on), continued by the runner
+    file_ids: Sequence[str] = ()  # every registered file the job uses as an input (job_files)
 
 
 def _content(value: Any) -> Any:
@@ -99,17 +107,37 @@ async def create_job(
         rows.append((IDEMPOTENCY, [key_row]))
     try:
         if batcher is not None:
-            await batcher.insert(rows)
+            committed = (await batcher.insert(rows)).get(job_id)
         else:
             async with write_tx(engine) as conn:
                 await insert_rows(conn, rows)
+            committed = None
     except IntegrityError:
         # Two submits with one key raced; the other committed first.
         if idempotency_key and (existing := await _job_for_key(engine, tenant_id, idempotency_key, digest)):
             return await get_job(engine, tenant_id=tenant_id, job_id=existing), False
+        await _inputs_still_there(engine, new)
         raise
     by_table = dict(rows)
-    return new_job_public(by_table[JOBS][0], by_table[STEPS], files or {}), True
+    job = new_job_public(by_table[JOBS][0], by_table[STEPS], files or {})
+    if committed is not None:  # handed to this process's runner: it is running already
+        status, started_at = committed
+        job = job.model_copy(update={"status": status, "started_at": as_utc(started_at)})
+    return job, True
+
+
+async def _inputs_still_there(engine: AsyncEngine, new: NewJob) -> None:
+    """422 when an input file was deleted (DELETE /v1/files, the janitor) while the job was submitted."""
+    wanted = set(new.file_ids) - {row["id"] for row in new.uploads}
+    if not wanted:
+        return
+    async with engine.connect() as conn:
+        there = set((await conn.execute(select(FILES.c.id).where(FILES.c.id.in_(wanted)))).scalars())
+    if gone := sorted(wanted - there):
+        raise InvalidInputError(
+            f"input file(s) {', '.join(gone)} were deleted while the job was being submitted; upload again",
+            errors=[{"field": "inputs", "message": f"file {file_id} no longer exists"} for file_id in gone],
+        )
 
 
 async def _job_for_key(engine: AsyncEngine, tenant_id: str, key: str, digest: str) -> str | None:
@@ -166,6 +194,8 @@ def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, li
     if new.uploads:
         rows.append((FILES, [dict(row) for row in new.uploads]))
     rows += [(JOBS, [job]), (STEPS, steps), (EVENTS, [queued])]
+    if new.file_ids:
+        rows.append((JOB_FILES, [{"job_id": job_id, "file_id": file_id} for file_id in new.file_ids]))
     return rows
 
 

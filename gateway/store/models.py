@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table
 from sqlmodel import Field, SQLModel
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
@@ -74,6 +74,7 @@ class Job(JobBase, table=True):
         Index("ix_jobs_created_id", "created_at", "id"),
         Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_jobs_tenant_status", "tenant_id", "status"),
+        Index("ix_jobs_status_finished", "status", "finished_at"),  # the retention janitor's scan
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -162,6 +163,30 @@ class FileRecord(SQLModel, table=True):
     created_at: datetime = _when(nullable=False)
 
 
+class JobFile(SQLModel, table=True):
+    """A job uses a registered file as an input (an upload, or another job's output): such a file is kept
+    while any job that uses it exists, and ``DELETE /v1/files/{id}`` refuses it."""
+
+    __tablename__ = "job_files"
+
+    job_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    )
+    file_id: str = Field(sa_column=Column(String(64), ForeignKey("files.id"), primary_key=True, index=True))
+
+
+class FileDeletion(SQLModel, table=True):
+    """The outbox of file bytes to delete: written in the transaction that deletes the rows pointing at
+    them, drained by the janitor through the storage interface (``prefix``: every key under ``key/``)."""
+
+    __tablename__ = "file_deletions"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    key: str = Field(max_length=500)
+    prefix: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default="0"))
+    created_at: datetime = _when(nullable=False)
+
+
 # --- idempotency --------------------------------------------------------------------------------------------
 
 
@@ -191,6 +216,8 @@ class Tenant(SQLModel, table=True):
     limit_submits_per_minute: int | None = None
     limit_jobs_per_day: int | None = None
     limit_running_jobs: int | None = None
+    retention_days: float | None = None  # finished jobs are deleted this long after finishing
+    upload_ttl_hours: float | None = None  # uploads no job uses are deleted this long after upload
 
 
 class ApiKey(SQLModel, table=True):
@@ -284,6 +311,11 @@ class JobPublic(JobBase):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the retention policy deletes this job and its files (counted from finishing); "
+        "null while it runs or when nothing expires",
+    )
 
 
 class JobCreate(JobBase):
@@ -322,6 +354,8 @@ IDEMPOTENCY = _table(IdempotencyKey)
 TENANTS = _table(Tenant)
 API_KEYS = _table(ApiKey)
 RATE_COUNTERS = _table(RateCounter)
+JOB_FILES = _table(JobFile)
+FILE_DELETIONS = _table(FileDeletion)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

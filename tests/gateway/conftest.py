@@ -22,7 +22,17 @@ from gateway.settings import Settings
 from gateway.store import create_engine, migrate
 
 PG_ADMIN = os.environ.get("MODALINE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-TABLES = ("idempotency_keys", "job_events", "steps", "files", "jobs", "rate_counters", "api_keys")
+TABLES = (
+    "idempotency_keys",
+    "job_events",
+    "steps",
+    "job_files",
+    "file_deletions",
+    "files",
+    "jobs",
+    "rate_counters",
+    "api_keys",
+)
 
 
 def _pg_unavailable(reason: str) -> None:

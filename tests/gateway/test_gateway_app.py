@@ -17,14 +17,17 @@ OPERATIONS = {
     "getPipeline",
     "uploadFile",
     "getFile",
+    "deleteFile",
     "createJob",
     "listJobs",
     "getJob",
     "cancelJob",
+    "deleteJob",
     "getMe",
     "listTenants",
     "createTenant",
     "setTenantLimits",
+    "setTenantRetention",
     "listKeys",
     "createKey",
     "revokeKey",
@@ -73,6 +76,7 @@ async def test_health_ready_and_metrics(gateway):
         "runner": "alive",
         "files": "directory",
         "auth": "off",
+        "disk": "ok",
     }
     await wait_for_job(gateway, (await submit(gateway, "chain", text="x"))["id"])
     text = (await gateway.get("/metrics")).text

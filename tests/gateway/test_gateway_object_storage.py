@@ -185,3 +185,28 @@ async def test_redirect_mode_answers_a_missing_object_with_a_404_problem_not_a_r
     gone = await gateway.get(stored["url"])
     assert gone.status_code == 404 and "location" not in gone.headers
     assert gone.headers["content-type"] == "application/problem+json"
+
+
+async def test_deletes_and_the_janitor_remove_objects_from_the_bucket(make_gateway, s3_env, moto: MotoServer):
+    from gateway_helpers import wait_for_job
+
+    gateway = await make_gateway(files_url=s3_env["MODALINE_FILES_URL"], janitor_interval_seconds=3600)
+    bucket, prefix = bucket_of(s3_env)
+    loose = await upload(gateway, PNG, "loose.png")
+    assert (await gateway.delete(f"/v1/files/{loose['id']}")).status_code == 204
+    assert moto.keys(bucket) == []
+    job = await gateway.post(
+        "/v1/jobs", data={"pipeline": "image_to_image", "style": "style-02"}, files={"image": ("p.png", PNG)}
+    )
+    assert job.status_code == 202, job.text
+    await wait_for_job(gateway, job.json()["id"])
+    assert len(moto.keys(bucket, f"{prefix}/uploads/")) == 1
+    assert (await gateway.delete(f"/v1/jobs/{job.json()['id']}")).status_code == 204
+    assert moto.keys(bucket, f"{prefix}/uploads/") == []  # the job's own upload went with it
+    moto.client().put_object(Bucket=bucket, Key=f"{prefix}/jobs/ghost/s/out.png", Body=b"x")
+    janitor = gateway.app.state.janitor  # type: ignore[attr-defined]
+    janitor.stray_grace_seconds = (
+        0.0  # a bucket's write times cannot be set back: take everything unreferenced
+    )
+    assert (await janitor.run_once(sweep=True)).strays == 1
+    assert moto.keys(bucket) == []

@@ -191,7 +191,9 @@ async def test_a_submit_hands_the_job_straight_to_the_runner_in_the_same_process
     fake_worker.plan["one"] = Behaviour(delay=0.2)
     first = await submit(gateway, "chain", text="a")
     second = await submit(gateway, "chain", text="b")  # the runner is full: this one waits in the queue
-    assert first["status"] == "queued"  # the API still answers with the submitted state
+    # The API answers with the state each job was committed in: handed to the runner, or left queued.
+    assert first["status"] == "running" and first["started_at"] is not None
+    assert second["status"] == "queued" and second["started_at"] is None
     done = [await wait_for_job(gateway, job["id"], within=10) for job in (first, second)]
     assert [job["status"] for job in done] == ["succeeded", "succeeded"]
     events = (await gateway.get(f"/v1/jobs/{first['id']}/events")).text

@@ -275,6 +275,8 @@ def test_a_traced_run_continues_the_callers_trace_with_a_client_span_for_the_pro
     assert {s.name for s in failed} == {"run llm", "openrouter llm"}
     assert all(s.status.status_code is StatusCode.ERROR for s in failed)
     assert all("secret prompt" not in repr(dict(s.attributes)) for s in spans)
+
+
 # --- streamed runs: OpenRouter's server-sent chunks, as its API sends them --------------------------------
 
 STREAM = {"Accept": "text/event-stream"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -85,6 +86,22 @@ def test_delete_list_and_delete_a_prefix(storage: FileStorage) -> None:
     assert list(storage.list_keys("jobs/a")) == []
     assert sorted(storage.list_keys("jobs")) == ["jobs/ab/s1/z.png"]  # a longer name is another prefix
     assert storage.exists("uploads/u1")
+
+
+def test_a_listing_gives_sizes_and_write_times_and_async_deletes_a_prefix(storage: FileStorage) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    storage.put_bytes("jobs/j/s/a.png", b"12345", content_type="image/png")
+    storage.put_bytes("uploads/u2", b"1", content_type="image/png")
+    [info] = storage.list_objects("jobs/j")
+    assert info.key == "jobs/j/s/a.png" and info.size == 5
+    assert info.modified is not None and before < info.modified < datetime.now(UTC) + timedelta(minutes=5)
+
+    async def delete() -> tuple[int, list[str]]:
+        removed = await storage.adelete_prefix("jobs/j")
+        return removed, [obj.key for obj in await storage.alist_objects("uploads")]
+
+    assert asyncio.run(delete()) == (1, ["uploads/u2"])
+    assert list(storage.list_keys("jobs")) == []
 
 
 @pytest.mark.parametrize("key", ["../x", "a/../../x", "/etc/passwd", "", ".", "a\\..\\x", "a/\x00b"])

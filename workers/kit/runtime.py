@@ -229,7 +229,9 @@ class WorkerRuntime:
         self.metrics.in_flight.inc()
         try:
             # The thread runs in a copy of this context: its log records and spans keep the job and the trace.
-            target = self._execute if on_text is None else functools.partial(self._execute_streamed, traceparent)
+            target = (
+                self._execute if on_text is None else functools.partial(self._execute_streamed, traceparent)
+            )
             future = self._executor.submit(contextvars.copy_context().run, target, request, on_text, stopped)
         except BaseException:
             self._release(None)

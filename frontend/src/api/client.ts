@@ -128,3 +128,8 @@ export async function openJobEvents(id: string, after: number, signal: AbortSign
   if (!result.response.ok || !result.data) throw new ApiError(toProblem(result.error, result.response));
   return result.data;
 }
+
+/** Delete a finished job and what is only its own (204); 409 while it runs, 404 once it is gone. */
+export async function deleteJob(id: string): Promise<void> {
+  await call(api.DELETE("/v1/jobs/{job_id}", { params: { path: { job_id: id } } }));
+}

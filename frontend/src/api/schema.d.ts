@@ -61,8 +61,10 @@ export interface paths {
          * Createjob
          * @description Queue a job. Repeating a request with the same ``Idempotency-Key`` returns the same job.
          *
-         *     With ``Prefer: wait=N`` the answer waits until the job has ended (``201``, the whole job) or N seconds
-         *     have passed (``202``); ``Preference-Applied`` says that the wait was honoured.
+         *     The answer shows the state the job was committed in: ``running`` when this process's runner took it
+         *     at once, else ``queued``. With ``Prefer: wait=N`` the answer waits until the job has ended (``201``,
+         *     the whole job) or N seconds have passed (``202``); ``Preference-Applied`` says that the wait was
+         *     honoured.
          */
         post: operations["createJob"];
         delete?: never;
@@ -80,12 +82,17 @@ export interface paths {
         };
         /**
          * Getjob
-         * @description One job with its steps, outputs and usage.
+         * @description One job with its steps, outputs and usage; ``expires_at`` says when retention deletes it.
          */
         get: operations["getJob"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Deletejob
+         * @description Delete a finished job and what is only its own: steps, events, outputs, and uploaded inputs no
+         *     other job uses. A queued or running job is refused (409): cancel it first.
+         */
+        delete: operations["deleteJob"];
         options?: never;
         head?: never;
         patch?: never;
@@ -120,7 +127,8 @@ export interface paths {
         };
         /**
          * Streamjobevents
-         * @description Every event of the job, then new ones as they happen; ends after the job's terminal event.
+         * @description Every event of the job, then new ones as they happen; ends after the job's terminal event, or when
+         *     the job is deleted.
          */
         get: operations["streamJobEvents"];
         put?: never;
@@ -143,6 +151,8 @@ export interface paths {
         /**
          * Uploadfile
          * @description Store an image or audio file (multipart field ``file``) to use as a job input by its id.
+         *
+         *     An upload no job uses is deleted after ``MODALINE_UPLOAD_TTL_HOURS`` (a day by default).
          */
         post: operations["uploadFile"];
         delete?: never;
@@ -168,7 +178,11 @@ export interface paths {
         get: operations["getFile"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Deletefile
+         * @description Delete an upload that no job uses (a file used by a job goes with the last job that uses it).
+         */
+        delete: operations["deleteFile"];
         options?: never;
         head?: never;
         patch?: never;
@@ -232,6 +246,27 @@ export interface paths {
          *     within a few seconds.
          */
         put: operations["setTenantLimits"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenant_id}/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Settenantretention
+         * @description Replace a tenant's retention overrides (operators; null = the gateway's setting). The janitor and
+         *     the jobs' ``expires_at`` use them within a few seconds.
+         */
+        put: operations["setTenantRetention"];
         post?: never;
         delete?: never;
         options?: never;
@@ -528,6 +563,11 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /**
+             * Expires At
+             * @description When the retention policy deletes this job and its files (counted from finishing); null while it runs or when nothing expires
+             */
+            expires_at?: string | null;
         };
         /** JobUsage */
         JobUsage: {
@@ -767,6 +807,12 @@ export interface components {
              * @description keys, off, or 'off (exposed)': off on a non-loopback address
              */
             auth: string;
+            /**
+             * Disk
+             * @description ok, or what is wrong with the files root's free space (new jobs and uploads then get 507; the gateway stays ready so that jobs can still be deleted to free space)
+             * @default ok
+             */
+            disk: string;
         };
         /** StepError */
         StepError: {
@@ -850,6 +896,23 @@ export interface components {
             limits: components["schemas"]["Limits"];
             /** @description What applies: the overrides, else the defaults */
             effective_limits: components["schemas"]["Limits"];
+        };
+        /**
+         * TenantRetention
+         * @description How long a tenant's data is kept; null = the gateway's setting (MODALINE_RETENTION_DAYS,
+         *     MODALINE_UPLOAD_TTL_HOURS).
+         */
+        TenantRetention: {
+            /**
+             * Retention Days
+             * @description Finished jobs and their files are deleted this long after finishing
+             */
+            retention_days?: number | null;
+            /**
+             * Upload Ttl Hours
+             * @description Uploads no job uses are deleted this long after upload
+             */
+            upload_ttl_hours?: number | null;
         };
         /** EventPublic */
         EventPublic: {
@@ -1401,6 +1464,24 @@ export interface operations {
                     };
                 };
             };
+            /** @description Problem (RFC 9457): the files root has less free space than MODALINE_MIN_FREE_BYTES: delete jobs or files first */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
         };
     };
     getJob: {
@@ -1461,6 +1542,134 @@ export interface operations {
             };
             /** @description Problem (RFC 9457) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457): the tenant's requests-per-minute limit is used up (`Retry-After`, `RateLimit`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    deleteJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem (RFC 9457): no API key, or one that is unknown, revoked or expired (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457): the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457): no job with this id (also the answer to a second delete: the job is gone) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457): the job is queued or running: cancel it first (POST /v1/jobs/{job_id}/cancel) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1940,6 +2149,24 @@ export interface operations {
                     };
                 };
             };
+            /** @description Problem (RFC 9457): the files root has less free space than MODALINE_MIN_FREE_BYTES: delete jobs or files first */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
         };
     };
     getFile: {
@@ -2127,6 +2354,134 @@ export interface operations {
             };
             /** @description Problem (RFC 9457): the file storage failed or refused the gateway's credentials */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    deleteFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem (RFC 9457): no API key, or one that is unknown, revoked or expired (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457): the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457): no file with this id (also the answer to a second delete: the file is gone) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457): a job uses the file as an input, or it is a step output: delete the job instead */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457): the tenant's requests-per-minute limit is used up (`Retry-After`, `RateLimit`) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2447,6 +2802,140 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TenantPublic"];
+                };
+            };
+            /** @description Problem (RFC 9457): the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem (RFC 9457) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail?: string;
+                        errors?: {
+                            field?: string;
+                            message?: string;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    setTenantRetention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TenantRetention"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantRetention"];
                 };
             };
             /** @description Problem (RFC 9457): the body is not JSON */

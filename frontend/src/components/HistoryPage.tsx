@@ -5,6 +5,7 @@ import { formatTime, statusLabel } from "../lib/format";
 import { friendlyProblem } from "../lib/problem";
 import { href, navigate } from "../lib/router";
 import { StatusBadge } from "./Badges";
+import { DeleteJobButton } from "./DeleteJob";
 import { ProblemBox } from "./ProblemBox";
 
 /** A line that reminds a person what the job was about: its text, else the kind of file it took. */
@@ -30,6 +31,7 @@ function JobRow({ job, titles }: { job: Job; titles: Record<string, string> }) {
       <a className="button subtle small" href={href({ page: "run", pipeline: job.pipeline, from: job.id })}>
         Run again
       </a>
+      <DeleteJobButton job={job} small />
     </li>
   );
 }

@@ -5,9 +5,10 @@ import { keys, usePipeline } from "../api/queries";
 import { isTerminal, type Job, type Pipeline } from "../api/types";
 import { formatDuration, formatTime } from "../lib/format";
 import { friendlyProblem, jobFailure } from "../lib/problem";
-import { href } from "../lib/router";
+import { href, navigate } from "../lib/router";
 import { useJobLive, type LiveMode } from "../lib/useJobLive";
 import { StatusBadge } from "./Badges";
+import { DeleteJobButton } from "./DeleteJob";
 import { OutputValue } from "./OutputValue";
 import { ProblemBox } from "./ProblemBox";
 import { Timeline } from "./Timeline";
@@ -98,6 +99,7 @@ function JobHeader({ job, pipeline, mode }: { job: Job; pipeline?: Pipeline; mod
         </span>
         <span className="muted">Started {formatTime(job.created_at)}</span>
         {total !== null ? <span className="muted">took {formatDuration(total)}</span> : null}
+        {job.expires_at ? <span className="muted expires">Deleted automatically {formatTime(job.expires_at)}</span> : null}
         {LIVE_TEXT[mode] ? (
           <span className={`live live-${mode}`} role="status">
             {LIVE_TEXT[mode]}
@@ -106,9 +108,12 @@ function JobHeader({ job, pipeline, mode }: { job: Job; pipeline?: Pipeline; mod
       </div>
       <div className="job-actions">
         {isTerminal(job.status) ? (
-          <a className="button primary" href={href({ page: "run", pipeline: job.pipeline, from: job.id })}>
-            Run again with the same inputs
-          </a>
+          <>
+            <a className="button primary" href={href({ page: "run", pipeline: job.pipeline, from: job.id })}>
+              Run again with the same inputs
+            </a>
+            <DeleteJobButton job={job} onDeleted={() => navigate({ page: "jobs" })} />
+          </>
         ) : (
           <CancelButton job={job} />
         )}
@@ -117,7 +122,7 @@ function JobHeader({ job, pipeline, mode }: { job: Job; pipeline?: Pipeline; mod
   );
 }
 
-/** One job: live status, step timeline, results, errors, cancel and run again. */
+/** One job: live status, step timeline, results, errors, cancel, run again, delete, when it expires. */
 export function JobPage({ id }: { id: string }) {
   const { query, mode, live } = useJobLive(id);
   const job = query.data;

@@ -57,9 +57,9 @@ def _problem(response: httpx.Response, status: int) -> dict[str, object]:
         ("GET", "/v1/files", "POST"),  # the UI's catch-all route used to answer this one with a 404
         ("OPTIONS", "/v1/jobs", "GET, POST"),  # Starlette named only the first route's method: POST
         ("DELETE", "/v1/jobs", "GET, POST"),
-        ("PUT", "/v1/jobs/abc", "GET"),
+        ("PUT", "/v1/jobs/abc", "DELETE, GET"),
         ("GET", "/v1/jobs/abc/cancel", "POST"),
-        ("POST", "/v1/files/abc", "GET"),
+        ("POST", "/v1/files/abc", "DELETE, GET"),
         ("POST", "/healthz", "GET"),
         ("POST", "/openapi.json", "GET, HEAD"),
     ],

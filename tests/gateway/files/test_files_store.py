@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.files import UploadError, store_stream
+from gateway.files.errors import human_bytes
 from gateway.files.spool import FLUSH_BYTES
 from workers.kit.storage import FileStorage
 
@@ -217,7 +218,10 @@ async def test_oversize_is_413_stops_reading_and_leaves_nothing(
     with pytest.raises(UploadError) as caught:
         await store_stream(endless(), storage=storage, max_bytes=5 * FLUSH_BYTES, field="audio")
     assert caught.value.status == 413
-    assert caught.value.detail == f"The file in field 'audio' exceeds the limit of {5 * FLUSH_BYTES} bytes."
+    assert (
+        caught.value.detail
+        == f"The file in field 'audio' exceeds the limit of {5 * FLUSH_BYTES} bytes ({human_bytes(5 * FLUSH_BYTES)})."
+    )
     assert pulled == 5 * FLUSH_BYTES // 65536  # the chunk that crossed the limit was the last one read
     assert leftovers() == []
 

@@ -15,6 +15,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,6 +31,7 @@ class ObjectInfo:
 
     key: str
     size: int
+    modified: datetime | None = None  # last write, UTC, where the store says (listings do)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,13 @@ class FileStorage(ABC):
     def list_keys(self, prefix: str) -> Iterator[str]:
         """Every key under ``prefix/`` (recursively), in no particular order."""
 
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every file under ``prefix/`` with its size and last write time (a janitor's listing)."""
+        for key in self.list_keys(prefix):
+            info = self.stat(key)
+            if info is not None:
+                yield info
+
     def delete_prefix(self, prefix: str) -> int:
         """Remove every file under ``prefix/`` (e.g. ``jobs/<id>``); returns how many were removed."""
         removed = 0
@@ -177,6 +186,13 @@ class FileStorage(ABC):
 
     async def adelete(self, key: str) -> None:
         await anyio.to_thread.run_sync(self.delete, key)
+
+    async def adelete_prefix(self, prefix: str) -> int:
+        return await anyio.to_thread.run_sync(self.delete_prefix, prefix)
+
+    async def alist_objects(self, prefix: str) -> list[ObjectInfo]:
+        """:meth:`list_objects`, collected in a worker thread."""
+        return await anyio.to_thread.run_sync(lambda: list(self.list_objects(prefix)))
 
     async def acheck(self) -> None:
         await anyio.to_thread.run_sync(self.check)

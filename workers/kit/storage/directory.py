@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -92,6 +93,16 @@ class DirectoryStorage(FileStorage):
             for name in files:
                 if not _is_temporary(name):
                     yield (Path(folder) / name).relative_to(root).as_posix()
+
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        root = self.root.resolve()
+        for key in self.list_keys(prefix):
+            try:
+                info = (root / key).stat()
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # deleted since it was listed
+            modified = datetime.fromtimestamp(info.st_mtime, UTC)
+            yield ObjectInfo(key=key, size=info.st_size, modified=modified)
 
     # -- writes --------------------------------------------------------------------------------------------
 

@@ -139,6 +139,17 @@ class S3Storage(FileStorage):
                 for meta in batch:
                     yield str(meta["path"])
 
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        import obstore
+
+        prefix = check_prefix(prefix) + "/"
+        with _translated(prefix):
+            for batch in obstore.list(self._store, prefix=prefix):
+                for meta in batch:
+                    yield ObjectInfo(
+                        key=str(meta["path"]), size=int(meta["size"]), modified=meta.get("last_modified")
+                    )
+
     # -- writes --------------------------------------------------------------------------------------------
 
     def put_file(
