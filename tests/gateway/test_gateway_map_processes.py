@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from gateway_fakes import Behaviour
+from gateway_fakes import Behaviour, FakeWorker
 from gateway_helpers import GatewayProcess, wait_for_job
 from test_gateway_processes import process_env
 
@@ -20,6 +21,20 @@ ITEMS = 10
 async def _succeeded_items(client: httpx.AsyncClient, job_id: str) -> set[str]:
     job = (await client.get(f"/v1/jobs/{job_id}")).json()
     return {s["id"] for s in job["steps"] if s["parent"] == "item" and s["status"] == "succeeded"}
+
+
+async def _until(read: Callable[[], Awaitable[object]], wanted: object, within: float = 30) -> None:
+    """Poll ``read`` until it gives ``wanted`` (state in another process or on a socket: no event to await)."""
+    async with asyncio.timeout(within):
+        while await read() != wanted:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+def _in_flight(worker: FakeWorker) -> Callable[[], Awaitable[int]]:
+    async def read() -> int:
+        return worker.in_flight
+
+    return read
 
 
 async def test_kill_9_after_4_of_10_items_resumes_only_the_unfinished(
@@ -38,15 +53,11 @@ async def test_kill_9_after_4_of_10_items_resumes_only_the_unfinished(
             job = (
                 await client.post("/v1/jobs", json={"pipeline": "mapten", "inputs": {"text": text}})
             ).json()
-            async with asyncio.timeout(30):
-                while await _succeeded_items(client, job["id"]) != {f"item[{i}]" for i in range(4)}:
-                    await asyncio.sleep(0.05)
+            await _until(lambda: _succeeded_items(client, job["id"]), {f"item[{i}]" for i in range(4)})
             await fake_worker.wait_for_in_flight(4)  # items 4-7 are running now
         first.kill()
         gate.set()  # the dead runner's calls end; nobody hears their answers
-        async with asyncio.timeout(10):
-            while fake_worker.in_flight:
-                await asyncio.sleep(0.02)
+        await _until(_in_flight(fake_worker), 0)
         fake_worker.max_in_flight = 0
         await second.start()
         async with httpx.AsyncClient(base_url=second.url) as client:
