@@ -242,7 +242,7 @@ class JobRun:
                 run = self.maps[record.parent]
                 assert record.index is not None
                 run.running.discard(record.index)
-                if outcome.failure is not None:
+                if outcome.failure is not None and self.steps[run.parent_id].status != "failed":
                     self.unsaved.append(self._map_failed(run, record))
                 elif run.settled():
                     self.unsaved.append(self._close_map(run))

@@ -106,3 +106,10 @@ async def test_busy_answers_of_a_worker_allowing_2_runs_use_no_attempts(make_gat
     assert len(items) == 10 and all(s["attempts"] == 1 for s in items)  # busy answers did not count
     waits = [e for e in await _events(gateway, done["id"]) if e["type"] == "step.retrying"]
     assert waits and all("without using an attempt" in e["detail"] for e in waits)
+
+
+def test_the_busy_problem_type_is_the_worker_kits():
+    from workers.kit.contract import OVERLOADED_PROBLEM_TYPE
+    from workers.kit.errors import Overloaded
+
+    assert Overloaded("full").to_problem().type == OVERLOADED_PROBLEM_TYPE
