@@ -108,3 +108,17 @@ async def test_an_upstream_rate_limit_still_counts_attempts(gateway, fake_worker
     fake_worker.plan["caption-1"] = Behaviour(fail_times=5, retryable=True, status=429, retry_after=0)
     done = await wait_for_job(gateway, (await submit(gateway, "mapped", text=LINES))["id"])
     assert done["status"] == "failed" and step(done, "caption[1]")["attempts"] == 3
+
+
+async def test_an_item_reading_another_map_step_by_index_starts_when_that_item_is_done(gateway, fake_worker):
+    gate = asyncio.Event()
+    fake_worker.plan["caption-6"] = Behaviour(block=gate)  # the last caption hangs…
+    job = await submit(gateway, "mapped", text=LINES)
+    await fake_worker.wait_for_call("draw-0")  # …yet the first picture is drawn from the first caption
+    assert fake_worker.step_calls("draw-6") == 0  # the picture of the hanging caption waits for it
+    gate.set()
+    done = await wait_for_job(gateway, job["id"])
+    assert done["status"] == "succeeded"
+    assert next(call for call in fake_worker.call_log if call[1] == "draw-6")[2] >= max(
+        end for (_, s, _, end) in fake_worker.times if s == "caption-6"
+    )
