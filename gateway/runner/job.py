@@ -531,7 +531,10 @@ class JobRun:
     def _step_succeeded(self, launch: Launch, response: RunResponse) -> StepOutcome:
         record = launch.record
         try:
-            files = output_files(self.tenant_id, self.id, record.id, response.outputs, utcnow())
+            own = f"jobs/{self.id}/{storage_step_id(record.id)}" if launch.step.transform else None
+            files = output_files(
+                self.tenant_id, self.id, record.id, response.outputs, utcnow(), only_under=own
+            )
         except ValueError as exc:
             return self._step_failed(launch, "Bad worker output", str(exc), retryable=False)
         now = self._finished(record, "succeeded")
