@@ -267,14 +267,24 @@ class JobRun:
             write.events.append(
                 event_row("step.running", now, step_id=record.id, status="running", attempt=record.attempts)
             )
-        if write.files or write.new_steps or any(row["status"] != "running" for row in write.steps):
+        finished = write.files or any(row["status"] != "running" for row in write.steps)
+        if write.new_steps or (finished and not self._refill_only(launches)):
             await self._durable(write)
         else:
-            self.ctx.writer.submit(write)  # only running marks: a crash may lose them harmlessly
+            # Only running marks (a crash may lose them harmlessly), or map items taking the slots of
+            # finished ones: they do not read those results, so they need not wait for their commit. The
+            # writer commits in order, so nothing recorded later can outlive a result lost in a crash.
+            self.ctx.writer.submit(write)
         for launch in launches:
             self.started.add(launch.step.id)
             task = asyncio.create_task(self._run_step(launch), name=launch.record.id)
             self.tasks.add(task)
+
+    def _refill_only(self, launches: list[Launch]) -> bool:
+        """True when every launch is a map item that reads no other step's item (a freed slot refilled)."""
+        return bool(launches) and all(
+            launch.index is not None and not self.maps[launch.step.id].after for launch in launches
+        )
 
     # --- map steps -----------------------------------------------------------------------------------
 
