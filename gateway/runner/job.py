@@ -246,8 +246,9 @@ class JobRun:
                 run = self.maps[record.parent]
                 assert record.index is not None
                 run.running.discard(record.index)
-                if outcome.failure is not None and self.steps[run.parent_id].status != "failed":
-                    self.unsaved.append(self._map_failed(run, record))
+                if outcome.failure is not None:
+                    if self.steps[run.parent_id].status != "failed":  # the first failing item fails it
+                        self.unsaved.append(self._map_failed(run, record))
                 elif run.settled():
                     self.unsaved.append(self._close_map(run))
             elif outcome.failure is None:
