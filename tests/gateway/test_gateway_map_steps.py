@@ -189,3 +189,13 @@ async def test_items_failing_together_fail_the_map_step_once(gateway, fake_worke
     events = (await gateway.get(f"/v1/jobs/{job['id']}/events")).text
     parent = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: ")]
     assert [e["type"] for e in parent if e["step_id"] == "caption"] == ["step.running", "step.failed"]
+
+
+async def test_a_list_longer_than_the_limit_fails_the_map_step(make_gateway, fake_worker):
+    gateway = await make_gateway(map_max_items=2)
+    done = await wait_for_job(gateway, (await submit(gateway, "mapped", text="a\nb\nc"))["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["title"] == "Too many items" and done["error"]["step_id"] == "caption"
+    assert "has 3 items; a map step takes at most 2" in done["error"]["detail"]
+    assert step(done, "caption")["status"] == "failed" and fake_worker.step_calls("caption-0") == 0
+    assert not [s for s in done["steps"] if s["parent"]]  # no item rows were made
