@@ -50,6 +50,7 @@ class NewJob:
     pipeline: str
     inputs: dict[str, Any]
     steps: Sequence[tuple[str, str]]  # (step id, worker) in spec order
+    map_steps: frozenset[str] = frozenset()  # ids of the steps that run once per item (for_each)
     uploads: Sequence[FileRow] = ()  # files rows for files uploaded with the request
     traceparent: str | None = None  # the submitting request's span (tracing on), continued by the runner
     file_ids: Sequence[str] = ()  # every registered file the job uses as an input (job_files)
@@ -181,6 +182,7 @@ def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, li
             "step_id": step_id,
             "position": position,
             "worker": worker,
+            "is_map": step_id in new.map_steps,
             "status": "pending",
             "attempts": 0,
             "placeholder": False,

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from workers.kit.contract import OVERLOADED_PROBLEM_TYPE
 from workers.kit.testing import png_bytes, put_file, wav_bytes
 
 
@@ -38,6 +39,7 @@ class Behaviour:
     hold_after: int | None = None
     hold: asyncio.Event | None = None
     hold_end: asyncio.Event | None = None  # wait for this after the last piece, before the result
+    busy: bool = False  # answer as the worker kit does at its own concurrency limit (problem type overloaded)
 
 
 @dataclass
@@ -48,6 +50,7 @@ class FakeWorker:
     times: list[tuple[str, str, float, float]] = field(default_factory=list)  # job, step, start, end
     call_log: list[tuple[str, str, float]] = field(default_factory=list)  # job, step, start
     traceparents: list[str | None] = field(default_factory=list)  # the header of each call, in order
+    inputs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # last inputs per job, step
     in_flight: int = 0
     max_in_flight: int = 0
     streamed: int = 0  # calls answered as an event stream
@@ -94,6 +97,7 @@ class FakeWorker:
         job, step = body["job_id"], body["step_id"]
         self.traceparents.append(request.headers.get("traceparent"))
         self.calls[(job, step)] += 1
+        self.inputs[(job, step)] = body["inputs"]
         self._called.set()
         attempt = self.calls[(job, step)]
         behaviour = self.plan.get(step, Behaviour())
@@ -191,7 +195,7 @@ def _problem(behaviour: Behaviour, step: str, attempt: int) -> web.Response:
     if behaviour.retry_after is not None:
         headers["Retry-After"] = f"{behaviour.retry_after:g}"
     body = {
-        "type": "about:blank",
+        "type": OVERLOADED_PROBLEM_TYPE if behaviour.busy else "about:blank",
         "title": "Upstream busy" if behaviour.retryable else "Bad input",
         "status": behaviour.status,
         "detail": f"{step} attempt {attempt} failed on purpose",

@@ -771,10 +771,18 @@ export interface components {
         };
         /** PipelineOutput */
         PipelineOutput: {
-            /** Type */
+            /**
+             * Type
+             * @description text, image, audio, …, or list (a map step's output, a transform's list)
+             */
             type: string;
             /** Title */
             title: string;
+            /**
+             * Shape
+             * @description For a list or record: its items, e.g. {"list": "image"} or {"list": {"record": {"text": "text"}}}
+             */
+            shape?: unknown;
         } & {
             [key: string]: unknown;
         };
@@ -782,10 +790,19 @@ export interface components {
         PipelineStep: {
             /** Id */
             id: string;
-            /** Worker */
+            /**
+             * Worker
+             * @description The worker capability, or transform:<name> for a gateway transform
+             */
             worker: string;
             /** Optional */
             optional: boolean;
+            /**
+             * Map
+             * @description True for a map step (runs once per item of a list)
+             * @default false
+             */
+            map: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -829,11 +846,43 @@ export interface components {
              */
             retryable: boolean;
         };
+        /**
+         * StepItems
+         * @description How a map step's items stand.
+         */
+        StepItems: {
+            /** Total */
+            total: number;
+            /** Succeeded */
+            succeeded: number;
+            /** Failed */
+            failed: number;
+            /** Running */
+            running: number;
+        };
         /** StepPublic */
         StepPublic: {
-            /** Id */
+            /**
+             * Id
+             * @description The step's id; a map step's item is ``<step>[<index>]``, e.g. ``draw[3]``
+             */
             id: string;
-            /** Worker */
+            /**
+             * Parent
+             * @description For a map step's item: the map step's id (else null)
+             */
+            parent: string | null;
+            /**
+             * Index
+             * @description For a map step's item: its 0-based index (else null)
+             */
+            index: number | null;
+            /** @description For a map step: how its items stand (null for other steps) */
+            items: components["schemas"]["StepItems"] | null;
+            /**
+             * Worker
+             * @description The worker capability, or ``transform:<name>`` for a gateway transform
+             */
             worker: string;
             /**
              * Status

@@ -68,8 +68,12 @@ function withJobStatus(job: Job, status: JobStatus, event: JobEvent): Job {
 }
 
 function blankStep(id: string): Step {
+  const item = /^(.+)\[(\d+)\]$/.exec(id); // a map step's item: draw[3]
   return {
     id,
+    parent: item ? item[1] : null,
+    index: item ? Number(item[2]) : null,
+    items: null,
     worker: "",
     status: "pending",
     attempts: 0,
