@@ -167,6 +167,7 @@ async def _start_runner(app: FastAPI, engine: AsyncEngine, client: HttpWorkerCli
         metrics=app.state.metrics,
         on_commit=app.state.notifier.publish,
         caps=app.state.limiter.running_caps,
+        storage=app.state.storage,
     )
     await runner.start()
     return runner

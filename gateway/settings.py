@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=0.5, ge=0, le=60)
     retry_cap_seconds: float = Field(default=30.0, ge=0, le=3_600)
     default_max_attempts: int = Field(default=3, ge=1, le=20)
+    map_max_items: int = Field(default=1_000, ge=1, le=100_000, description="Items one map step may run")
     step_timeout_seconds: float = Field(default=300.0, gt=0, le=86_400)
     worker_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     worker_max_connections: int = Field(default=1024, ge=1, le=20_000, description="Per worker")

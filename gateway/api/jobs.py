@@ -108,7 +108,8 @@ async def create_job(
         tenant_id=principal.tenant_id,
         pipeline=submission.spec.name,
         inputs=submission.inputs,
-        steps=[(step.id, step.worker) for step in submission.spec.steps],
+        steps=[(step.id, step.kind) for step in submission.spec.steps],
+        map_steps=frozenset(step.id for step in submission.spec.steps if step.is_map),
         uploads=submission.upload_rows(principal.tenant_id),
     )
     try:

@@ -8,12 +8,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from gateway import transforms
 from gateway.pipelines import checks
 from gateway.pipelines.templates import whole_reference
+from gateway.transforms import Port, describe, port_type
 from workers.kit.contract import CAPABILITIES, CAPABILITY_IO, Capability
 
 InputType = Literal["text", "image", "audio", "choice", "integer", "number", "boolean"]
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+#: A map step runs at most this many items at once unless it says otherwise (``max_parallel``).
+DEFAULT_MAX_PARALLEL = 4
+MAX_PARALLEL_LIMIT = 32
 FILE_TYPES = frozenset({"image", "audio"})
 
 #: Content types an image or audio input accepts when the spec does not say.
@@ -119,31 +124,88 @@ class OnError(_Strict):
 
 
 class StepSpec(_Strict):
-    """One call to a worker. Its inputs (and options) may reference pipeline inputs and earlier steps' outputs."""
+    """One call to a worker, or one gateway transform; with ``for_each``, one per item of a list (a map step).
+
+    Its inputs (and options) may reference pipeline inputs, earlier steps' outputs and, in a map step, its
+    item (``{{ AS }}`` / ``{{ AS.FIELD }}``)."""
 
     id: str = Field(pattern=NAME_PATTERN)
-    worker: Capability
+    worker: Capability | None = None
+    transform: str | None = Field(default=None, description="A gateway transform (gateway/transforms/)")
     inputs: dict[str, Any]
     options: dict[str, Any] = Field(default_factory=dict)
     on_error: OnError | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
     max_attempts: int | None = Field(default=None, ge=1, le=20)
+    for_each: str | None = Field(default=None, description="A reference to a list: run once per item")
+    as_: str | None = Field(default=None, alias="as", pattern=NAME_PATTERN)
+    max_parallel: int | None = Field(default=None, ge=1, le=MAX_PARALLEL_LIMIT)
 
     @field_validator("worker", mode="before")
     @classmethod
     def _known_worker(cls, value: Any) -> Any:
-        if value not in CAPABILITIES:
+        if value is not None and value not in CAPABILITIES:
             raise ValueError(f"unknown worker {value!r}; known workers: {', '.join(CAPABILITIES)}")
         return value
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transform(cls, value: str | None) -> str | None:
+        if value is not None and value not in transforms.registry():
+            known = ", ".join(sorted(transforms.registry()))
+            raise ValueError(f"unknown transform {value!r}; known transforms: {known}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StepSpec:
+        problems = []
+        if (self.worker is None) == (self.transform is None):
+            problems.append("a step needs exactly one of 'worker' or 'transform'")
+        if self.for_each is None:
+            problems += [
+                f"'{key}' needs 'for_each' (it only applies to a map step)"
+                for key, value in (("as", self.as_), ("max_parallel", self.max_parallel))
+                if value is not None
+            ]
+        elif self.as_ is None:
+            problems.append("a map step (for_each) needs 'as', the name its inputs use for the item")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def optional(self) -> bool:
         """True when the step has a fallback, so its failure does not fail the job."""
         return self.on_error is not None
 
+    @property
+    def kind(self) -> str:
+        """What runs it: the worker's capability, or ``transform:<name>`` (the steps rows' ``worker``)."""
+        return self.worker if self.worker is not None else f"transform:{self.transform}"
+
+    @property
+    def is_map(self) -> bool:
+        """True for a map step: it runs once per item of its ``for_each`` list."""
+        return self.for_each is not None
+
+    @property
+    def parallel(self) -> int:
+        """How many of its items may run at once."""
+        return self.max_parallel or DEFAULT_MAX_PARALLEL
+
+    def io(self) -> tuple[dict[str, Port], dict[str, Port]]:
+        """What one run of it takes and gives (one item's, for a map step)."""
+        if self.worker is not None:
+            takes, gives = CAPABILITY_IO[self.worker]
+            return dict(takes), dict(gives)
+        assert self.transform is not None
+        found = transforms.get(self.transform)
+        return found.inputs, found.outputs
+
 
 class PipelineSpec(_Strict):
-    """A named DAG of worker steps, with the inputs it takes and the outputs it gives."""
+    """A named DAG of steps (worker calls, transforms, map steps), with the inputs it takes and the outputs
+    it gives."""
 
     name: str = Field(pattern=NAME_PATTERN)
     title: str = ""
@@ -154,6 +216,7 @@ class PipelineSpec(_Strict):
     timeout_seconds: float = Field(default=900, gt=0)
 
     _dependencies: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
+    _partners: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _whole_pipeline(self) -> PipelineSpec:
@@ -164,6 +227,7 @@ class PipelineSpec(_Strict):
         if problems:
             raise checks.SpecProblems(problems)
         self._dependencies = checks.step_dependencies(self)
+        self._partners = {step.id: checks.partners(self, step) for step in self.steps}
         return self
 
     def step(self, step_id: str) -> StepSpec:
@@ -177,6 +241,10 @@ class PipelineSpec(_Strict):
         """Step id → ids of the steps it references (in inputs, options and on_error.use)."""
         return dict(self._dependencies)
 
+    def partners(self, step_id: str) -> frozenset[str]:
+        """The map steps over the same list as map step ``step_id``, whose outputs it sees item by item."""
+        return self._partners.get(step_id, frozenset())
+
     def ready_steps(self, done: AbstractSet[str], started: AbstractSet[str]) -> list[StepSpec]:
         """Steps not yet started whose dependencies are all done, in spec order; they may run concurrently."""
         return [
@@ -185,15 +253,16 @@ class PipelineSpec(_Strict):
             if step.id not in started and step.id not in done and self._dependencies[step.id] <= done
         ]
 
-    def output_type(self, output: str) -> str:
-        """The type of one pipeline output: the referenced field's type, or text for interpolated text."""
+    def output_port(self, output: str) -> Port:
+        """The type of one pipeline output: the referenced value's, or text for interpolated text."""
         ref = whole_reference(self.outputs[output])
         if ref is None:
-            return "text"
-        if ref.kind == "inputs":
-            return self.inputs[ref.name].type
-        assert ref.field is not None
-        return CAPABILITY_IO[self.step(ref.name).worker][1][ref.field].type
+            return checks.TEXT
+        return checks.reference_port(self, ref, None)
+
+    def output_type(self, output: str) -> str:
+        """``text``, ``image``, … or ``list`` (the outputs of a map step are lists in item order)."""
+        return port_type(self.output_port(output))
 
     def public(self) -> dict[str, Any]:
         """The JSON served at ``GET /v1/pipelines``: enough for a UI to draw the form and show the results."""
@@ -202,9 +271,15 @@ class PipelineSpec(_Strict):
             "title": self.title,
             "description": self.description,
             "inputs": {name: spec.model_dump() for name, spec in self.inputs.items()},
-            "outputs": {
-                name: {"type": self.output_type(name), "title": title_from_name(name)}
-                for name in self.outputs
-            },
-            "steps": [{"id": s.id, "worker": s.worker, "optional": s.optional} for s in self.steps],
+            "outputs": {name: self._public_output(name) for name in self.outputs},
+            "steps": [
+                {"id": s.id, "worker": s.kind, "optional": s.optional, "map": s.is_map} for s in self.steps
+            ],
         }
+
+    def _public_output(self, name: str) -> dict[str, Any]:
+        port = self.output_port(name)
+        shown: dict[str, Any] = {"type": port_type(port), "title": title_from_name(name)}
+        if port_type(port) in ("list", "record"):
+            shown["shape"] = describe(port)
+        return shown

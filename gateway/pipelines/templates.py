@@ -1,4 +1,5 @@
-"""References, the only template feature: ``{{ inputs.NAME }}`` and ``{{ steps.ID.FIELD }}``.
+"""References, the only template feature: ``{{ inputs.NAME }}``, ``{{ steps.ID.FIELD }}`` and, inside a map
+step, its item: ``{{ AS }}`` or ``{{ AS.FIELD }}`` (``AS`` being the step's ``as`` name).
 
 A string that is exactly one reference stands for the referenced value itself (a file reference stays a
 dict); references inside longer text are interpolated as text. There are no expressions and no code.
@@ -16,24 +17,32 @@ _NAME = r"[a-z][a-z0-9_]*"
 _BRACES = re.compile(r"\{\{([^{}]*)\}\}")
 _INPUT_REF = re.compile(rf"inputs\.({_NAME})")
 _STEP_REF = re.compile(rf"steps\.({_NAME})\.({_NAME})")
+_ITEM_REF = re.compile(rf"({_NAME})(?:\.({_NAME}))?")
+#: Names a map step's ``as`` may not take: they start the other references.
+RESERVED_NAMES = frozenset({"inputs", "steps"})
 
 
 @dataclass(frozen=True)
 class Reference:
-    """One ``{{ … }}`` occurrence: either a pipeline input or a step's output field."""
+    """One ``{{ … }}`` occurrence: a pipeline input, a step's output field, or a map step's item."""
 
     text: str  # the whole ``{{ … }}`` as written
-    kind: str  # "inputs" or "steps"
-    name: str  # input name or step id
-    field: str | None = None  # step output field; None for inputs
+    kind: str  # "inputs", "steps" or "item"
+    name: str  # input name, step id, or a map step's ``as`` name
+    field: str | None = None  # step output field or item field; None for inputs and a whole item
 
     def lookup(self, context: Mapping[str, Any]) -> Any:
-        """The referenced value in ``context``; KeyError naming the reference when it is missing."""
+        """The referenced value in ``context``; KeyError naming the reference when it is missing.
+
+        An item reference reads ``context["item"][name]`` (set only while resolving a map step's item)."""
         try:
             if self.kind == "inputs":
                 return context["inputs"][self.name]
+            if self.kind == "item":
+                item = context["item"][self.name]
+                return item if self.field is None else item[self.field]
             return context["steps"][self.name][self.field]
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, IndexError):
             raise KeyError(self.text) from None
 
 
@@ -49,8 +58,11 @@ def _reference(text: str) -> Reference:
         return Reference(text, "inputs", found.group(1))
     if found := _STEP_REF.fullmatch(body):
         return Reference(text, "steps", found.group(1), found.group(2))
+    if (found := _ITEM_REF.fullmatch(body)) and found.group(1) not in RESERVED_NAMES:
+        return Reference(text, "item", found.group(1), found.group(2))
     raise ValueError(
-        f"'{text}' is not a reference; use '{{{{ inputs.NAME }}}}' or '{{{{ steps.ID.FIELD }}}}'"
+        f"'{text}' is not a reference; use '{{{{ inputs.NAME }}}}', '{{{{ steps.ID.FIELD }}}}' "
+        "or, in a map step, '{{{{ AS }}}}' / '{{{{ AS.FIELD }}}}'"
     )
 
 

@@ -17,7 +17,7 @@ from typing import Protocol
 import aiohttp
 from pydantic import ValidationError
 
-from workers.kit.contract import Problem, RunRequest, RunResponse
+from workers.kit.contract import OVERLOADED_PROBLEM_TYPE, Problem, RunRequest, RunResponse
 
 #: Statuses that mean "try again later" when a worker answers without a problem document.
 _TRANSIENT = frozenset({408, 429, 502, 503, 504})
@@ -32,6 +32,7 @@ class WorkerCallError(Exception):
     retryable: bool
     status: int | None = None
     retry_after: float | None = None
+    busy: bool = False  # the worker's own concurrency limit (429 "overloaded"): wait, do not count an attempt
 
     def __str__(self) -> str:
         return f"{self.title}: {self.detail}"
@@ -66,7 +67,8 @@ def error_from_response(status: int, body: bytes, retry_after: str | None) -> Wo
     except ValidationError:
         text = body[:300].decode(errors="replace")
         return WorkerCallError(f"Worker answered {status}", text, status in _TRANSIENT, status, delay)
-    return WorkerCallError(problem.title, problem.detail, problem.retryable, status, delay)
+    busy = status == 429 and problem.type == OVERLOADED_PROBLEM_TYPE
+    return WorkerCallError(problem.title, problem.detail, problem.retryable, status, delay, busy)
 
 
 class HttpWorkerClient:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.files import FileStorage, open_storage
 from gateway.metrics import Metrics
 from gateway.pipelines import PipelineRegistry
 from gateway.runner.client import WorkerClient
@@ -41,6 +42,7 @@ class Runner:
         metrics: Metrics,
         on_commit: Callable[[Iterable[str]], None] | None = None,
         caps: Callable[[], RunningCaps] = lambda: NO_CAPS,
+        storage: FileStorage | None = None,
     ) -> None:
         self.owner = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._engine = engine
@@ -50,7 +52,9 @@ class Runner:
         self.writer = JobWriter(
             engine, owner=self.owner, max_batch=settings.write_batch_max, on_commit=on_commit
         )
-        self.ctx = RunnerContext(self.writer, client, settings, metrics)
+        if storage is None:  # transforms read and write files where the settings say
+            storage = open_storage(settings.files_url, settings.files_root)
+        self.ctx = RunnerContext(self.writer, client, settings, metrics, storage)
         self.active: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()

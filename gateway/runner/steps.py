@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.store.models import StepStatus
 from gateway.store.render import file_kind, step_fields
-from gateway.store.rows import FileRow, StepErrorData, StepRow
+from gateway.store.rows import FileRow, NewStepRow, StepErrorData, StepRow
 from workers.kit.contract import FileRef
 
 
@@ -20,6 +20,8 @@ class StepRecord:
 
     id: str
     worker: str
+    parent: str | None = None  # a map item's step
+    index: int | None = None  # a map item's 0-based index
     status: StepStatus = "pending"
     attempts: int = 0
     started_at: datetime | None = None
@@ -41,6 +43,23 @@ class StepRecord:
     def usable(self) -> bool:
         """Its outputs can feed later steps: it succeeded, or failed with on_error outputs in their place."""
         return self.status == "succeeded" or (self.status == "failed" and self.fallback)
+
+    def new_row(self, position: int) -> NewStepRow:
+        """The insert of a map item's row (its state follows in :meth:`row` updates)."""
+        assert self.parent is not None and self.index is not None
+        return {
+            "step_id": self.id,
+            "position": position,
+            "worker": self.worker,
+            "parent": self.parent,
+            "item_index": self.index,
+            "is_map": False,
+            "status": "pending",
+            "attempts": 0,
+            "placeholder": False,
+            "fallback": False,
+            "outputs": {},
+        }
 
     def row(self) -> StepRow:
         return {
@@ -74,9 +93,7 @@ def output_files(
     ValueError when a reference points outside the files root.
     """
     rows: list[FileRow] = []
-    for name, value in outputs.items():
-        if not FileRef.looks_like(value):
-            continue
+    for name, value in _file_refs(outputs):
         if not safe_relative(str(value["file"])):
             raise ValueError(f"output {name!r} points outside the files root: {value['file']!r}")
         rows.append(
@@ -95,6 +112,21 @@ def output_files(
             }
         )
     return rows
+
+
+def _file_refs(value: Any, name: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every file reference inside ``value`` (a transform may return lists and records holding files)."""
+    if FileRef.looks_like(value):
+        return [(name, value)]
+    if isinstance(value, dict):
+        return [
+            found
+            for key, item in value.items()
+            for found in _file_refs(item, key if not name else f"{name}.{key}")
+        ]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in _file_refs(item, f"{name}[{i}]")]
+    return []
 
 
 def total_usage(steps: list[StepRecord]) -> dict[str, Any]:

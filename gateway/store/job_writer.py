@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.store.group_commit import GroupCommit
 from gateway.store.models import EVENTS, FILES, JOBS, STEPS, utcnow
 from gateway.store.queue import lock_in_id_order
-from gateway.store.rows import EventRow, FileRow, StepRow, TerminalJobRow
+from gateway.store.rows import EventRow, FileRow, NewStepRow, StepRow, TerminalJobRow
 
 _STEP_UPDATE = update(STEPS).where(
     STEPS.c.job_id == bindparam("k_job"), STEPS.c.step_id == bindparam("k_step")
@@ -37,6 +37,7 @@ class Write:
     job_id: str
     tenant_id: str = field(kw_only=True)  # the job's, given to its events
     steps: list[StepRow] = field(default_factory=list)
+    new_steps: list[NewStepRow] = field(default_factory=list)  # map items' rows, made when the map starts
     events: list[EventRow] = field(default_factory=list)
     files: list[FileRow] = field(default_factory=list)
     job: TerminalJobRow | None = None
@@ -45,6 +46,7 @@ class Write:
         """Add ``other``'s rows (of the same job) after this one's."""
         assert other.job_id == self.job_id
         self.steps += other.steps
+        self.new_steps += other.new_steps
         self.events += other.events
         self.files += other.files
 
@@ -66,6 +68,7 @@ class JobWriter(GroupCommit[Write, bool]):
         self._on_commit = on_commit
         self._fence = _fence_statement(owner, engine.dialect.name)
         self._upsert_file = _file_upsert(engine.dialect.name)
+        self._insert_step = _step_insert(engine.dialect.name)
 
     async def write(self, write: Write) -> bool:
         """Commit ``write``; False when the lease was lost and it was dropped."""
@@ -88,6 +91,9 @@ class JobWriter(GroupCommit[Write, bool]):
         files = [dict(f) for w in writes for f in w.files]
         if files:
             out.append((self._upsert_file, files))
+        new_steps = [{**s, "job_id": w.job_id} for w in writes for s in w.new_steps]
+        if new_steps:
+            out.append((self._insert_step, new_steps))
         steps = [_step_params(w.job_id, s) for w in writes for s in w.steps]
         if steps:
             out.append((_STEP_UPDATE, steps))
@@ -133,3 +139,9 @@ def _file_upsert(dialect: str) -> Any:
         index_elements=["path"],
         set_={c: stmt.excluded[c] for c in ("content_type", "kind", "bytes", "sha256", "job_id", "step_id")},
     )
+
+
+def _step_insert(dialect: str) -> Any:
+    # A map item's row may exist already (a runner resuming the job after a crash): keep it as it is.
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(STEPS).on_conflict_do_nothing(index_elements=["job_id", "step_id"])

@@ -42,6 +42,7 @@ class NewJob:
     pipeline: str
     inputs: dict[str, Any]
     steps: Sequence[tuple[str, str]]  # (step id, worker) in spec order
+    map_steps: frozenset[str] = frozenset()  # ids of the steps that run once per item (for_each)
     uploads: Sequence[FileRow] = ()  # files rows for files uploaded with the request
 
 
@@ -150,6 +151,7 @@ def job_rows(*, job_id: str, new: NewJob, now: datetime) -> list[tuple[Table, li
             "step_id": step_id,
             "position": position,
             "worker": worker,
+            "is_map": step_id in new.map_steps,
             "status": "pending",
             "attempts": 0,
             "placeholder": False,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table, false
 from sqlmodel import Field, SQLModel
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
@@ -103,6 +103,9 @@ class Step(SQLModel, table=True):
     )
     step_id: str = Field(primary_key=True, max_length=100)
     position: int = 0
+    parent: str | None = Field(default=None, max_length=100)  # a map item's step (``draw`` of ``draw[3]``)
+    item_index: int | None = None  # a map item's 0-based index
+    is_map: bool = Field(default=False, sa_column_kwargs={"server_default": false()})  # runs per item
     worker: str = Field(max_length=32)
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
@@ -252,9 +255,23 @@ class JobUsage(SQLModel):
     cost_usd: float = 0.0
 
 
+class StepItems(SQLModel):
+    """How a map step's items stand."""
+
+    total: int
+    succeeded: int
+    failed: int
+    running: int
+
+
 class StepPublic(SQLModel):
-    id: str
-    worker: str
+    id: str = Field(description="The step's id; a map step's item is ``<step>[<index>]``, e.g. ``draw[3]``")
+    parent: str | None = Field(default=None, description="For a map step's item: the map step's id")
+    index: int | None = Field(default=None, description="For a map step's item: its 0-based index")
+    items: StepItems | None = Field(
+        default=None, description="For a map step: how its items stand (null for other steps)"
+    )
+    worker: str = Field(description="The worker capability, or ``transform:<name>`` for a gateway transform")
     status: StepStatus
     attempts: int
     started_at: datetime | None

@@ -6,10 +6,20 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store.models import FILES, STEPS, FileKind, JobPublic, JobUsage, StepPublic, as_utc, utc
+from gateway.store.models import (
+    FILES,
+    STEPS,
+    FileKind,
+    JobPublic,
+    JobUsage,
+    StepItems,
+    StepPublic,
+    as_utc,
+    utc,
+)
 from workers.kit.contract import FileRef
 
 
@@ -66,6 +76,8 @@ def step_fields(row: Any) -> dict[str, Any]:
     """A steps row as the fields its public shape and the runner's mirror share (timestamps in UTC)."""
     return {
         "id": row.step_id,
+        "parent": row.parent,
+        "index": row.item_index,
         "worker": row.worker,
         "status": row.status,
         "attempts": row.attempts,
@@ -82,9 +94,30 @@ def step_fields(row: Any) -> dict[str, Any]:
     }
 
 
-def _step_public(row: Any, files: dict[str, dict[str, Any]]) -> StepPublic:
-    fields = step_fields(row)
-    return StepPublic(**{**fields, "outputs": publicize(fields["outputs"], files)})
+def item_counts(statuses: Sequence[str]) -> StepItems:
+    """How a map step's items stand, from their statuses."""
+    return StepItems(
+        total=len(statuses),
+        succeeded=sum(s == "succeeded" for s in statuses),
+        failed=sum(s == "failed" for s in statuses),
+        running=sum(s == "running" for s in statuses),
+    )
+
+
+def _steps_public(rows: Sequence[Any], files: dict[str, dict[str, Any]]) -> list[StepPublic]:
+    """A job's step rows in order; a map step carries its items' counts."""
+    statuses: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.parent is not None:
+            statuses[row.parent].append(row.status)
+    out = []
+    for row in rows:
+        fields = step_fields(row)
+        fields["outputs"] = publicize(fields["outputs"], files)
+        if row.is_map:
+            fields["items"] = item_counts(statuses.get(row.step_id, []))
+        out.append(StepPublic(**fields))
+    return out
 
 
 async def render_jobs(conn: AsyncConnection, rows: Sequence[Any]) -> list[JobPublic]:
@@ -94,7 +127,9 @@ async def render_jobs(conn: AsyncConnection, rows: Sequence[Any]) -> list[JobPub
     ids = [row.id for row in rows]
     step_rows = (
         await conn.execute(
-            select(STEPS).where(STEPS.c.job_id.in_(ids)).order_by(STEPS.c.job_id, STEPS.c.position)
+            select(STEPS)
+            .where(STEPS.c.job_id.in_(ids))
+            .order_by(STEPS.c.job_id, STEPS.c.position, func.coalesce(STEPS.c.item_index, -1))
         )
     ).all()
     steps: dict[str, list[Any]] = defaultdict(list)
@@ -112,7 +147,7 @@ async def render_jobs(conn: AsyncConnection, rows: Sequence[Any]) -> list[JobPub
             inputs=publicize(row.inputs, files),
             outputs=publicize(row.outputs, files),
             error=row.error,
-            steps=[_step_public(step, files) for step in steps[row.id]],
+            steps=_steps_public(steps[row.id], files),
             usage=JobUsage(**{**usage_defaults, **(row.usage or {})}),
             created_at=utc(row.created_at),
             started_at=as_utc(row.started_at),
@@ -124,7 +159,9 @@ async def render_jobs(conn: AsyncConnection, rows: Sequence[Any]) -> list[JobPub
 
 
 def new_job_public(
-    job_rows: dict[str, Any], steps: list[dict[str, Any]], files: dict[str, dict[str, Any]]
+    job_rows: dict[str, Any],
+    steps: list[dict[str, Any]],
+    files: dict[str, dict[str, Any]],
 ) -> JobPublic:
     """The public view of a job just inserted from these rows, without reading it back."""
     return JobPublic(
@@ -137,6 +174,7 @@ def new_job_public(
         steps=[
             StepPublic(
                 id=step["step_id"],
+                items=item_counts([]) if step.get("is_map") else None,
                 worker=step["worker"],
                 status="pending",
                 attempts=0,

@@ -59,6 +59,22 @@ class StepRow(TypedDict):
     usage: dict[str, Any] | None
 
 
+class NewStepRow(TypedDict):
+    """The fixed columns of a map item's step row, inserted when its map step starts (job id added later)."""
+
+    step_id: str
+    position: int
+    worker: str
+    parent: str
+    item_index: int
+    is_map: bool
+    status: StepStatus
+    attempts: int
+    placeholder: bool
+    fallback: bool
+    outputs: dict[str, Any]
+
+
 class EventRow(TypedDict):
     """One ``job_events`` row; the job id is added by whoever writes it for that job."""
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from workers.kit.contract import OVERLOADED_PROBLEM_TYPE
 from workers.kit.testing import png_bytes, put_file, wav_bytes
 
 
@@ -30,6 +31,7 @@ class Behaviour:
     status: int = 503
     block: asyncio.Event | None = None  # wait for this before answering
     text: str | None = None
+    busy: bool = False  # answer as the worker kit does at its own concurrency limit (problem type overloaded)
 
 
 @dataclass
@@ -143,7 +145,7 @@ def _problem(behaviour: Behaviour, step: str, attempt: int) -> web.Response:
     if behaviour.retry_after is not None:
         headers["Retry-After"] = f"{behaviour.retry_after:g}"
     body = {
-        "type": "about:blank",
+        "type": OVERLOADED_PROBLEM_TYPE if behaviour.busy else "about:blank",
         "title": "Upstream busy" if behaviour.retryable else "Bad input",
         "status": behaviour.status,
         "detail": f"{step} attempt {attempt} failed on purpose",

@@ -15,6 +15,9 @@ CAPABILITIES: tuple[Capability, ...] = ("llm", "image", "stt", "tts", "cyclegan"
 
 #: Media type of every error body, RFC 9457.
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+#: The problem ``type`` of a worker's 429 for its own concurrency limit ("busy": come back shortly; the
+#: gateway waits without counting an attempt), as opposed to an upstream provider's rate limit.
+OVERLOADED_PROBLEM_TYPE = "urn:modaline:problem:overloaded"
 
 
 class FileRef(BaseModel):

@@ -85,9 +85,9 @@ def test_public_description_of_speech_to_image() -> None:
         "image": {"type": "image", "title": "Image"},
     }
     assert public["steps"] == [
-        {"id": "transcribe", "worker": "stt", "optional": False},
-        {"id": "prompt", "worker": "llm", "optional": True},
-        {"id": "draw", "worker": "image", "optional": False},
+        {"id": "transcribe", "worker": "stt", "optional": False, "map": False},
+        {"id": "prompt", "worker": "llm", "optional": True, "map": False},
+        {"id": "draw", "worker": "image", "optional": False, "map": False},
     ]
     audio = public["inputs"]["audio"]
     assert audio["type"] == "audio" and audio["required"] is True

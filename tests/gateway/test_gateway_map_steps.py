@@ -1,0 +1,110 @@
+"""Map steps and gateway transforms in the runner, on both databases: one durable row per item, zip by
+index, whole lists, max_parallel, cancel, and a worker's busy 429 that uses no attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from gateway_fakes import Behaviour
+from gateway_helpers import submit, wait_for_job
+
+pytestmark = pytest.mark.anyio
+
+LINES = "\n".join(f"{n}. line {n}" for n in range(1, 8))  # 7 numbered lines
+
+
+def step(job: dict, step_id: str) -> dict:
+    return next(s for s in job["steps"] if s["id"] == step_id)
+
+
+async def test_map_steps_run_per_item_zip_by_index_and_give_lists(gateway, fake_worker):
+    done = await wait_for_job(gateway, (await submit(gateway, "mapped", text=LINES))["id"])
+    assert done["status"] == "succeeded", done["error"]
+    split = step(done, "split")
+    assert split["worker"] == "transform:split" and split["items"] is None
+    assert split["outputs"]["segments"][0] == {"index": 0, "text": "line 1"}
+    # each caption item saw its own segment; each draw item got the caption of the same index (zip)
+    assert done["outputs"]["captions"] == [f"{i}:line {i + 1}>caption-{i}" for i in range(7)]
+    images = done["outputs"]["images"]
+    assert len(images) == 7 and all(image["url"].startswith("/v1/files/") for image in images)
+    assert done["outputs"]["summary"] == "7 captions>summary"
+    ids = [s["id"] for s in done["steps"]]
+    assert ids == [
+        "split",
+        "caption",
+        *[f"caption[{i}]" for i in range(7)],
+        "draw",
+        *[f"draw[{i}]" for i in range(7)],
+        "summary",
+    ]
+    caption = step(done, "caption")
+    assert caption["items"] == {"total": 7, "succeeded": 7, "failed": 0, "running": 0}
+    assert caption["status"] == "succeeded" and caption["parent"] is None
+    item = step(done, "draw[3]")
+    assert (item["parent"], item["index"], item["status"], item["attempts"]) == ("draw", 3, "succeeded", 1)
+    assert item["items"] is None and item["outputs"]["image"]["id"] == images[3]["id"]
+    # every item was called once, under the worker-safe id draw-3
+    assert all(fake_worker.step_calls(f"draw-{i}") == 1 for i in range(7))
+    # one usage per item call (the parents add nothing of their own)
+    assert done["usage"]["input_tokens"] == 3 * (7 + 7 + 1)
+
+
+async def test_item_events_name_the_item(gateway, fake_worker):
+    done = await wait_for_job(gateway, (await submit(gateway, "mapped", text="a\nb"))["id"])
+    text = (await gateway.get(f"/v1/jobs/{done['id']}/events")).text
+    events = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+    seen = {(e["type"], e["step_id"]) for e in events}
+    assert ("step.succeeded", "draw[1]") in seen and ("step.running", "caption[0]") in seen
+    assert ("step.succeeded", "draw") in seen and ("step.running", "draw") in seen
+
+
+async def test_max_parallel_is_never_exceeded(gateway, fake_worker):
+    for i in range(10):
+        fake_worker.plan[f"caption-{i}"] = Behaviour(delay=0.15)
+    text = "\n".join(f"line {n}" for n in range(10))
+    done = await wait_for_job(gateway, (await submit(gateway, "mapped", text=text))["id"])
+    assert done["status"] == "succeeded"
+    spans = [(start, end) for (_, s, start, end) in fake_worker.times if s.startswith("caption-")]
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert most == 4  # max_parallel: 4, and the 10 items did overlap that much
+
+
+async def test_an_item_failing_for_good_fails_the_map_step_and_the_job(gateway, fake_worker):
+    fake_worker.plan["caption-2"] = Behaviour(fail_times=9, retryable=False, status=422)
+    done = await wait_for_job(gateway, (await submit(gateway, "mapped", text=LINES))["id"])
+    assert done["status"] == "failed" and done["error"]["step_id"] == "caption[2]"
+    assert step(done, "caption[2]")["status"] == "failed"
+    assert step(done, "caption")["status"] == "failed"
+    assert step(done, "draw")["status"] == "skipped" and fake_worker.step_calls("draw-0") == 0
+
+
+async def test_cancel_stops_every_item(gateway, fake_worker):
+    gate = asyncio.Event()
+    for i in range(7):
+        fake_worker.plan[f"caption-{i}"] = Behaviour(block=gate)
+    job = await submit(gateway, "mapped", text=LINES)
+    await fake_worker.wait_for_in_flight(4)
+    assert (await gateway.post(f"/v1/jobs/{job['id']}/cancel")).status_code in (200, 202)
+    done = await wait_for_job(gateway, job["id"])
+    assert done["status"] == "canceled"
+    assert all(step(done, f"caption[{i}]")["status"] == "skipped" for i in range(7))
+    assert sum(fake_worker.step_calls(f"caption-{i}") for i in range(7)) == 4  # none started after
+    await asyncio.sleep(0.2)
+    assert fake_worker.in_flight == 0
+
+
+async def test_a_busy_worker_does_not_use_up_attempts(gateway, fake_worker):
+    busy = Behaviour(fail_times=5, retryable=True, status=429, retry_after=0, busy=True)
+    fake_worker.plan["caption-1"] = busy
+    done = await wait_for_job(gateway, (await submit(gateway, "mapped", text=LINES))["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert fake_worker.step_calls("caption-1") == 6  # 5 busy answers, then the answer
+    assert step(done, "caption[1]")["attempts"] == 1  # max_attempts is 3: busy answers did not count
+
+
+async def test_an_upstream_rate_limit_still_counts_attempts(gateway, fake_worker):
+    fake_worker.plan["caption-1"] = Behaviour(fail_times=5, retryable=True, status=429, retry_after=0)
+    done = await wait_for_job(gateway, (await submit(gateway, "mapped", text=LINES))["id"])
+    assert done["status"] == "failed" and step(done, "caption[1]")["attempts"] == 3
