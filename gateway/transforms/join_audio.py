@@ -14,6 +14,7 @@ refused with a message saying so.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import os
@@ -24,8 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 
+from gateway.transforms import ListOf, Transform, TransformCall, TransformError
+from workers.kit.contract import FieldSpec, FileRef
 from workers.kit.storage import CHUNK_BYTES, FileStorage, ObjectNotFound
 
 #: Silence between two clips, in seconds (a breath between paragraphs).
@@ -91,7 +95,7 @@ def _pcm_to_float(data: bytes, width: int, channels: int) -> np.ndarray:
 def _open_wav(path: Path) -> _Clip | None:
     """A PCM WAV clip, or None when the standard library cannot read this WAV flavour (e.g. float samples)."""
     try:
-        reader = wave.open(str(path), "rb")
+        reader = wave.open(str(path), "rb")  # noqa: SIM115 (closed by the frames generator)
     except (wave.Error, EOFError, OSError):
         return None
     width, channels, rate = reader.getsampwidth(), reader.getnchannels(), reader.getframerate()
@@ -324,7 +328,7 @@ class _TrackWriter:
     def add(self, clip: _Clip) -> None:
         if self._out is None or self.format is None:
             self.format = clip.format
-            self._out = wave.open(str(self.path), "wb")
+            self._out = wave.open(str(self.path), "wb")  # noqa: SIM115 (closed by close())
             self._out.setnchannels(self.format.channels)
             self._out.setsampwidth(OUT_WIDTH)
             self._out.setframerate(self.format.rate)
@@ -342,3 +346,51 @@ class _TrackWriter:
         """Finish the header (frame count) and close the file."""
         if self._out is not None:
             self._out.close()
+
+
+# --- the transform -----------------------------------------------------------------------------------------
+
+
+async def _run(call: TransformCall) -> dict[str, Any]:
+    keys = []
+    for number, clip in enumerate(call.inputs.get("clips") or []):
+        if not FileRef.looks_like(clip):
+            raise TransformError("Cannot join the audio", f"clips[{number}] is not a file")
+        keys.append(str(clip["file"]))
+    work = functools.partial(
+        join_audio,
+        call.storage,
+        keys,
+        call.key("audio", "wav"),
+        pause_seconds=float(call.options["pause_seconds"]),
+    )
+    try:
+        joined = await anyio.to_thread.run_sync(work)
+    except JoinAudioError as exc:
+        raise TransformError("Cannot join the audio", str(exc)) from None
+    return {"audio": joined.ref, "seconds": joined.seconds}
+
+
+TRANSFORM = Transform(
+    name="join_audio",
+    description="Join audio clips, in order, into one WAV track with a short pause between them",
+    inputs={
+        "clips": ListOf(
+            FieldSpec(type="audio", required=True), description="The clips in the order they are heard"
+        )
+    },
+    options={
+        "pause_seconds": FieldSpec(
+            type="number",
+            default=DEFAULT_PAUSE_SECONDS,
+            minimum=0,
+            maximum=10,
+            description="Silence between two clips",
+        )
+    },
+    outputs={
+        "audio": FieldSpec(type="audio", required=True, description="The joined track (16-bit PCM WAV)"),
+        "seconds": FieldSpec(type="number", required=True, description="How long the track is"),
+    },
+    run=_run,
+)

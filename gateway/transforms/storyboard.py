@@ -13,6 +13,7 @@ encoded a chunk at a time (no whole media file in memory), then stored at ``jobs
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import os
@@ -23,7 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from workers.kit.storage import CHUNK_BYTES, FileStorage
+import anyio.to_thread
+
+from gateway.transforms import ListOf, Record, Transform, TransformCall, TransformError
+from workers.kit.contract import FieldSpec
+from workers.kit.storage import CHUNK_BYTES, FileStorage, ObjectNotFound
 
 #: The most segments one storyboard holds.
 MAX_SEGMENTS = 200
@@ -96,7 +101,9 @@ def zip_segments(texts: Sequence[Any], images: Sequence[Any], audio: Sequence[An
     ]
 
 
-def segments_output(segments: Sequence[Segment], images: Sequence[Any], audio: Sequence[Any]) -> list[dict[str, Any]]:
+def segments_output(
+    segments: Sequence[Segment], images: Sequence[Any], audio: Sequence[Any]
+) -> list[dict[str, Any]]:
     """The story's ``segments`` output: ``[{text, image, audio}]`` with the file references as given."""
     return [
         {"text": segment.text, "image": images[i], "audio": audio[i]} for i, segment in enumerate(segments)
@@ -166,12 +173,64 @@ def build_storyboard(
             while chunk := handle.read(CHUNK_BYTES):
                 digest.update(chunk)
                 size += len(chunk)
-        storage.put_file(
-            key, path, content_type="text/html", download_name=Path(key).name, move=True
-        )
+        storage.put_file(key, path, content_type="text/html", download_name=Path(key).name, move=True)
     finally:
         path.unlink(missing_ok=True)
     return {"file": key, "content_type": "text/html", "bytes": size, "sha256": digest.hexdigest()}
+
+
+# --- the transform -----------------------------------------------------------------------------------------
+
+
+async def _run(call: TransformCall) -> dict[str, Any]:
+    texts = list(call.inputs.get("segments") or [])
+    images = list(call.inputs.get("images") or [None] * len(texts))
+    audio = list(call.inputs.get("audio") or [None] * len(texts))
+    title = str(call.inputs.get("title") or "").strip() or "A story"
+    try:
+        segments = zip_segments(texts, images, audio)
+        work = functools.partial(
+            build_storyboard, call.storage, segments, call.key("storyboard", "html"), title=title
+        )
+        document = await anyio.to_thread.run_sync(work)
+    except StoryboardError as exc:
+        raise TransformError("Cannot build the storyboard", str(exc)) from None
+    except ObjectNotFound as exc:
+        raise TransformError("Cannot build the storyboard", f"a picture or clip is gone: {exc}") from None
+    return {"document": document, "segments": segments_output(segments, images, audio)}
+
+
+_TEXT = FieldSpec(type="text", required=True)
+
+TRANSFORM = Transform(
+    name="storyboard",
+    description=(
+        "Pair each segment's text with its picture and narration, and build one self-contained HTML "
+        "storyboard that plays offline"
+    ),
+    inputs={
+        "segments": ListOf(Record({"text": _TEXT}), description="The segments, e.g. split's {index, text}"),
+        "images": ListOf(FieldSpec(type="image"), required=False, description="One picture per segment"),
+        "audio": ListOf(
+            FieldSpec(type="audio"), required=False, description="One narration clip per segment"
+        ),
+        "title": FieldSpec(type="text", max_length=200, description="The document's title"),
+    },
+    outputs={
+        "document": FieldSpec(type="file", required=True, description="The storyboard (one HTML file)"),
+        "segments": ListOf(
+            Record(
+                {
+                    "text": _TEXT,
+                    "image": FieldSpec(type="image"),
+                    "audio": FieldSpec(type="audio"),
+                }
+            ),
+            description="[{text, image, audio}] in story order",
+        ),
+    },
+    run=_run,
+)
 
 
 _HEAD = """<!doctype html>

@@ -8,7 +8,9 @@ import wave
 import numpy as np
 
 
-def tone(seconds: float, rate: int, *, freq: float = 440.0, channels: int = 1, amplitude: float = 0.5) -> np.ndarray:
+def tone(
+    seconds: float, rate: int, *, freq: float = 440.0, channels: int = 1, amplitude: float = 0.5
+) -> np.ndarray:
     """A sine tone as float frames shaped (n, channels)."""
     t = np.arange(round(seconds * rate)) / rate
     mono = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
@@ -42,7 +44,12 @@ def read_wav(data: bytes) -> tuple[int, int, int, np.ndarray]:
         rate, channels, width = reader.getframerate(), reader.getnchannels(), reader.getsampwidth()
         raw = reader.readframes(reader.getnframes())
     assert width == 2
-    return rate, channels, width, (np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768).reshape(-1, channels)
+    return (
+        rate,
+        channels,
+        width,
+        (np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768).reshape(-1, channels),
+    )
 
 
 def dominant_hz(frames: np.ndarray, rate: int) -> float:

@@ -152,7 +152,7 @@ def test_clips_that_are_not_audio_or_missing_are_refused_naming_the_clip(storage
     storage.put_bytes("x/1.png", b"\x89PNG\r\n\x1a\n" + bytes(64), content_type="image/png")
     with pytest.raises(JoinAudioError, match=r"clip 1 \(x/1.png\)"):
         join_audio(storage, [good, "x/1.png"], "x/out.wav")
-    with pytest.raises(JoinAudioError, match="x/nothing.wav"):
+    with pytest.raises(JoinAudioError, match=r"x/nothing\.wav"):
         join_audio(storage, [good, "x/nothing.wav"], "x/out.wav")
     with pytest.raises(JoinAudioError, match="no clips"):
         join_audio(storage, [], "x/out.wav")

@@ -35,7 +35,12 @@ def _png(color: tuple[int, int, int]) -> bytes:
 
 def _ref(storage: FileStorage, key: str, data: bytes, content_type: str) -> dict[str, Any]:
     storage.put_bytes(key, data, content_type=content_type)
-    return {"file": key, "content_type": content_type, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "file": key,
+        "content_type": content_type,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 class _Page(HTMLParser):
@@ -90,12 +95,20 @@ def _page(storage: FileStorage, key: str) -> _Page:
 
 
 def test_the_document_embeds_every_picture_and_clip_byte_for_byte(storage: FileStorage) -> None:
-    images = [_ref(storage, f"jobs/j/draw[{i}]/image.png", _png((40 * i, 80, 120)), "image/png") for i in range(3)]
+    images = [
+        _ref(storage, f"jobs/j/draw[{i}]/image.png", _png((40 * i, 80, 120)), "image/png") for i in range(3)
+    ]
     clips = [wav_bytes(tone(0.2 + i / 10, 22050), 22050) for i in range(3)]
     audio = [_ref(storage, f"jobs/j/speak[{i}]/audio.wav", c, "audio/wav") for i, c in enumerate(clips)]
-    texts = [{"index": 0, "text": "A fox wakes."}, {"index": 1, "text": "It <runs> & jumps."}, {"index": 2, "text": "The end."}]
+    texts = [
+        {"index": 0, "text": "A fox wakes."},
+        {"index": 1, "text": "It <runs> & jumps."},
+        {"index": 2, "text": "The end."},
+    ]
 
-    ref = build_storyboard(storage, zip_segments(texts, images, audio), "jobs/j/storyboard/storyboard.html", title="The fox")
+    ref = build_storyboard(
+        storage, zip_segments(texts, images, audio), "jobs/j/storyboard/storyboard.html", title="The fox"
+    )
 
     data = b"".join(storage.read_chunks("jobs/j/storyboard/storyboard.html"))
     assert ref == {
@@ -148,8 +161,12 @@ def test_lists_of_other_lengths_or_wrong_kinds_are_refused() -> None:
 
 
 def test_the_segments_output_pairs_text_picture_and_clip_in_item_order() -> None:
-    images = [{"file": f"{i}.png", "content_type": "image/png", "bytes": 1, "sha256": "0" * 64} for i in range(2)]
-    clips = [{"file": f"{i}.wav", "content_type": "audio/wav", "bytes": 1, "sha256": "0" * 64} for i in range(2)]
+    images = [
+        {"file": f"{i}.png", "content_type": "image/png", "bytes": 1, "sha256": "0" * 64} for i in range(2)
+    ]
+    clips = [
+        {"file": f"{i}.wav", "content_type": "audio/wav", "bytes": 1, "sha256": "0" * 64} for i in range(2)
+    ]
     texts = [{"index": 0, "text": "first"}, {"index": 1, "text": "second"}]
     assert segments_output(zip_segments(texts, images, clips), images, clips) == [
         {"text": "first", "image": images[0], "audio": clips[0]},
@@ -163,7 +180,9 @@ def test_large_media_are_streamed_into_the_document(storage: FileStorage) -> Non
     del big
     tracemalloc.start()
     try:
-        ref = build_storyboard(storage, [Segment("long", audio=Media(clip["file"], "audio/wav"))] * 3, "b/s.html")
+        ref = build_storyboard(
+            storage, [Segment("long", audio=Media(clip["file"], "audio/wav"))] * 3, "b/s.html"
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
