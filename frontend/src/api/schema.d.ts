@@ -658,11 +658,43 @@ export interface components {
              */
             retryable: boolean;
         };
+        /**
+         * StepItems
+         * @description How a map step's items stand.
+         */
+        StepItems: {
+            /** Total */
+            total: number;
+            /** Succeeded */
+            succeeded: number;
+            /** Failed */
+            failed: number;
+            /** Running */
+            running: number;
+        };
         /** StepPublic */
         StepPublic: {
-            /** Id */
+            /**
+             * Id
+             * @description The step's id; a map step's item is ``<step>[<index>]``, e.g. ``draw[3]``
+             */
             id: string;
-            /** Worker */
+            /**
+             * Parent
+             * @description For a map step's item: the map step's id
+             */
+            parent?: string | null;
+            /**
+             * Index
+             * @description For a map step's item: its 0-based index
+             */
+            index?: number | null;
+            /** @description For a map step: how its items stand (null for other steps) */
+            items?: components["schemas"]["StepItems"] | null;
+            /**
+             * Worker
+             * @description The worker capability, or ``transform:<name>`` for a gateway transform
+             */
             worker: string;
             /**
              * Status

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import type { Pipeline, Step } from "../api/types";
-import { formatDuration, workerLabel } from "../lib/format";
+import { formatDuration, statusLabel, workerLabel } from "../lib/format";
+import { countItems, groupSteps, isMapStep, progressText } from "../lib/mapSteps";
 import { BackendBadge, PlaceholderBadge, StatusBadge } from "./Badges";
 import { OutputValue } from "./OutputValue";
 
@@ -22,16 +23,72 @@ function duration(step: Step, now: number): string | null {
   return null;
 }
 
-function StepItem({ step, optional, now }: { step: Step; optional: boolean; now: number }) {
+function workerName(worker: string): string {
+  return worker.startsWith("transform:") ? `Gateway · ${worker.slice("transform:".length)}` : workerLabel(worker);
+}
+
+/** A map step's items as a row of small status tiles with a progress line; a tile opens its item's details. */
+function MapItems({ step, items, now }: { step: Step; items: Step[]; now: number }) {
+  const [open, setOpen] = useState<string | null>(null);
+  const counts = countItems(step, items);
+  const chosen = items.find((item) => item.id === open);
+  const text = progressText(step, counts);
+  return (
+    <div className="map-items">
+      <div className="map-progress">
+        <progress max={counts.total || 1} value={counts.succeeded} aria-label={`${step.id} progress`} />
+        <span role="status" aria-live="polite" className="map-progress-text">
+          {text}
+        </span>
+      </div>
+      <ul className="item-row" aria-label={`${step.id} items`}>
+        {items.map((item) => (
+          <li key={item.id}>
+            <button
+              type="button"
+              className={`item-tile item-${item.status}${open === item.id ? " item-open" : ""}`}
+              aria-label={`${item.id}: ${statusLabel(item.status)}`}
+              aria-pressed={open === item.id}
+              title={`${item.id}: ${statusLabel(item.status)}`}
+              onClick={() => setOpen(open === item.id ? null : item.id)}
+            >
+              {(item.index ?? items.indexOf(item)) + 1}
+            </button>
+          </li>
+        ))}
+      </ul>
+      {chosen ? (
+        <ol className="timeline item-details" aria-label={`${chosen.id} details`}>
+          <StepItem step={chosen} optional={false} now={now} />
+        </ol>
+      ) : null}
+    </div>
+  );
+}
+
+function StepItem({
+  step,
+  optional,
+  now,
+  items,
+}: {
+  step: Step;
+  optional: boolean;
+  now: number;
+  items?: Step[];
+}) {
   const time = duration(step, now);
-  const outputs = Object.entries(step.outputs ?? {});
+  const mapped = items !== undefined && isMapStep(step, items);
+  // A map step's own outputs are its items' outputs as lists: the items show them one by one.
+  const outputs = mapped ? [] : Object.entries(step.outputs ?? {});
   return (
     <li className={`step step-${step.status}`} aria-label={`${step.id}: ${step.status}`}>
       <span className="step-dot" aria-hidden="true" />
       <div className="step-body">
         <div className="step-head">
-          <span className="step-name">{workerLabel(step.worker)}</span>
+          <span className="step-name">{workerName(step.worker)}</span>
           <span className="muted step-id">{step.id}</span>
+          {mapped ? <span className="badge">for each item</span> : null}
           {optional ? <span className="badge">optional</span> : null}
           <StatusBadge status={step.status} />
           {time ? <span className="step-time">{time}</span> : null}
@@ -51,6 +108,7 @@ function StepItem({ step, optional, now }: { step: Step; optional: boolean; now:
             {step.error.detail ? ` — ${step.error.detail}` : ""}
           </p>
         ) : null}
+        {mapped && items ? <MapItems step={step} items={items} now={now} /> : null}
         {outputs.length && (step.status === "succeeded" || step.fallback) ? (
           <details className="step-outputs" open>
             <summary>What this step made</summary>
@@ -67,14 +125,15 @@ function StepItem({ step, optional, now }: { step: Step; optional: boolean; now:
   );
 }
 
-/** The job's steps in order, with status, timing, retries, backend and placeholder badges. */
+/** The job's steps in order, with status, timing, retries, backend and placeholder badges; a map step
+ * with its items as a row of tiles and a progress line. */
 export function Timeline({ steps, pipeline }: { steps: Step[]; pipeline?: Pipeline }) {
   const now = useNow(steps.some((step) => step.status === "running"));
   const optional = new Set((pipeline?.steps ?? []).filter((step) => step.optional).map((step) => step.id));
   return (
     <ol className="timeline" aria-label="Steps">
-      {steps.map((step) => (
-        <StepItem key={step.id} step={step} optional={optional.has(step.id)} now={now} />
+      {groupSteps(steps).map(({ step, items }) => (
+        <StepItem key={step.id} step={step} optional={optional.has(step.id)} now={now} items={items} />
       ))}
     </ol>
   );

@@ -5,6 +5,7 @@
  */
 import { keysOf, type Every, type EventType, type Job, type JobStatus, type Step, type StepStatus } from "../api/types";
 import { elapsedMs } from "./format";
+import { countItems, parseItemId } from "./mapSteps";
 
 /** Every event type the gateway sends, checked against the generated schema's: a type added or removed there
  * fails `npm run typecheck` here until this list follows. */
@@ -67,8 +68,12 @@ function withJobStatus(job: Job, status: JobStatus, event: JobEvent): Job {
 }
 
 function blankStep(id: string): Step {
+  const item = parseItemId(id);
   return {
     id,
+    parent: item?.parent ?? null,
+    index: item?.index ?? null,
+    items: null,
     worker: "",
     status: "pending",
     attempts: 0,
@@ -139,6 +144,14 @@ function updateStep(step: Step, event: JobEvent): Step {
   }
 }
 
+/** A map step's `items` counts again after one of its items moved (in place: `steps` is a fresh array). */
+function recount(steps: Step[], parent: string): void {
+  const at = steps.findIndex((step) => step.id === parent);
+  if (at < 0) return;
+  const items = steps.filter((step) => step.parent === parent || parseItemId(step.id)?.parent === parent);
+  steps[at] = { ...steps[at], items: countItems(steps[at], items) };
+}
+
 /** The job after `event`; the same object when the event changes nothing or is for another job. */
 export function applyEvent(job: Job, event: JobEvent): Job {
   if (event.job_id && event.job_id !== job.id) return job;
@@ -153,6 +166,8 @@ export function applyEvent(job: Job, event: JobEvent): Job {
     const next = steps.map((step) => (step.id === event.step_id ? updateStep(step, event) : step));
     const changed = next.some((step, index) => step !== steps[index]) || steps !== job.steps;
     if (!changed) return job;
+    const parent = parseItemId(event.step_id)?.parent;
+    if (parent) recount(next, parent);
     const withSteps = { ...job, steps: next, updated_at: event.at };
     return job.status === "queued" ? withJobStatus(withSteps, "running", event) : withSteps;
   }
