@@ -71,14 +71,16 @@ function StepItem({
   optional,
   now,
   items,
+  map = false,
 }: {
   step: Step;
   optional: boolean;
   now: number;
   items?: Step[];
+  map?: boolean;
 }) {
   const time = duration(step, now);
-  const mapped = items !== undefined && isMapStep(step, items);
+  const mapped = items !== undefined && (map || isMapStep(step, items));
   // A map step's own outputs are its items' outputs as lists: the items show them one by one.
   const outputs = mapped ? [] : Object.entries(step.outputs ?? {});
   return (
@@ -130,10 +132,11 @@ function StepItem({
 export function Timeline({ steps, pipeline }: { steps: Step[]; pipeline?: Pipeline }) {
   const now = useNow(steps.some((step) => step.status === "running"));
   const optional = new Set((pipeline?.steps ?? []).filter((step) => step.optional).map((step) => step.id));
+  const maps = new Set((pipeline?.steps ?? []).filter((step) => step.map === true).map((step) => step.id));
   return (
     <ol className="timeline" aria-label="Steps">
       {groupSteps(steps).map(({ step, items }) => (
-        <StepItem key={step.id} step={step} optional={optional.has(step.id)} now={now} items={items} />
+        <StepItem key={step.id} step={step} optional={optional.has(step.id)} now={now} items={items} map={maps.has(step.id)} />
       ))}
     </ol>
   );

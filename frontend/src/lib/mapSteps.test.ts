@@ -32,4 +32,9 @@ describe("map steps", () => {
     const parent = step({ id: "draw", items: { total: 10, succeeded: 0, failed: 0, running: 0 } });
     expect(countItems(parent, []).total).toBe(10);
   });
+
+  it("says a map step waits for its list before it has items", () => {
+    const pending = step({ id: "draw", worker: "image", status: "pending" });
+    expect(progressText(pending, countItems(pending, []))).toBe("Waiting for its list");
+  });
 });

@@ -71,8 +71,10 @@ const DONE_WORDS: Record<string, string> = {
   cyclegan: "restyled",
 };
 
-/** "6 of 10 drawn" (the word from the worker), "2 failed" appended when some did. */
+/** "6 of 10 drawn" (the word from the worker), "2 failed" appended when some did; before the list is
+ * known, "Waiting for its list". */
 export function progressText(step: Step, counts: ItemCounts): string {
+  if (!counts.total) return step.status === "pending" ? "Waiting for its list" : "No items";
   const word = DONE_WORDS[step.worker] ?? "done";
   const failed = counts.failed ? `, ${counts.failed} failed` : "";
   return `${counts.succeeded} of ${counts.total} ${word}${failed}`;

@@ -18,7 +18,7 @@ export const textToStory: Pipeline = {
   steps: [
     { id: "write", worker: "llm", optional: true },
     { id: "split", worker: "transform:split", optional: false },
-    { id: "draw", worker: "image", optional: false },
+    { id: "draw", worker: "image", optional: false, map: true },
     { id: "narrate", worker: "transform:join_audio", optional: false },
   ],
 };
