@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import RegistryDep, SettingsDep, pipeline_named
 from gateway.api.problems import problems
@@ -35,14 +35,19 @@ class PipelineInput(_Open):
 
 
 class PipelineOutput(_Open):
-    type: str
+    type: str = Field(description="text, image, audio, …, or list (a map step's output, a transform's list)")
     title: str
+    shape: Any = Field(
+        default=None,
+        description='For a list or record: its items, e.g. {"list": "image"} or {"list": {"record": {"text": "text"}}}',
+    )
 
 
 class PipelineStep(_Open):
     id: str
-    worker: str
+    worker: str = Field(description="The worker capability, or transform:<name> for a gateway transform")
     optional: bool
+    map: bool = Field(default=False, description="True for a map step (runs once per item of a list)")
 
 
 class Pipeline(_Open):

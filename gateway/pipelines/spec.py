@@ -245,6 +245,11 @@ class PipelineSpec(_Strict):
         """The map steps over the same list as map step ``step_id``, whose outputs it sees item by item."""
         return self._partners.get(step_id, frozenset())
 
+    def item_dependencies(self, step_id: str) -> frozenset[str]:
+        """The map steps whose outputs map step ``step_id`` reads item by item (same list): each of its items
+        waits only for their item of the same index, not for the whole step."""
+        return self._dependencies.get(step_id, frozenset()) & self.partners(step_id)
+
     def ready_steps(self, done: AbstractSet[str], started: AbstractSet[str]) -> list[StepSpec]:
         """Steps not yet started whose dependencies are all done, in spec order; they may run concurrently."""
         return [

@@ -33,8 +33,9 @@ from workers.kit.contract import RunRequest, RunResponse, Usage
 
 log = logging.getLogger(__name__)
 
-#: A pipeline's steps, each with the ids of the steps it waits for.
-Plan = list[tuple[StepSpec, frozenset[str]]]
+#: A pipeline's steps, each with the ids of the steps it waits for to finish, and of the map steps it waits
+#: for to start (a map step reading another map step's items by index starts with it: item by item).
+Plan = list[tuple[StepSpec, frozenset[str], frozenset[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,10 @@ class RunnerContext:
         plan = self.plans.get(spec.name)
         if plan is None:
             deps = spec.dependencies()
-            plan = self.plans[spec.name] = [(step, deps[step.id]) for step in spec.steps]
+            plan = self.plans[spec.name] = [
+                (step, deps[step.id] - spec.item_dependencies(step.id), spec.item_dependencies(step.id))
+                for step in spec.steps
+            ]
         return plan
 
 
@@ -202,8 +206,8 @@ class JobRun:
         launches: list[Launch] = []
         while ready := [
             step
-            for step, needs in self.ctx.plan(self.spec)
-            if step.id not in self.started and needs <= self.done
+            for step, needs, opened_first in self.ctx.plan(self.spec)
+            if step.id not in self.started and needs <= self.done and opened_first <= self.started
         ]:
             for step in ready:  # an empty map step settles at once, which may make more steps ready
                 self.started.add(step.id)
@@ -242,7 +246,7 @@ class JobRun:
                 run = self.maps[record.parent]
                 assert record.index is not None
                 run.running.discard(record.index)
-                if outcome.failure is not None:
+                if outcome.failure is not None and self.steps[run.parent_id].status != "failed":
                     self.unsaved.append(self._map_failed(run, record))
                 elif run.settled():
                     self.unsaved.append(self._close_map(run))
@@ -301,7 +305,11 @@ class JobRun:
                 write.new_steps.append(record.new_row(position))
             items.append(record)
         waiting = deque(i for i, record in enumerate(items) if record.status == "pending")
-        run = self.maps[step.id] = MapRun(step, elements, items, waiting)
+        after = [  # started in this run or before a crash: their item rows exist either way
+            [self.steps[item_id(other, i)] for i in range(len(items))]
+            for other in self.spec.item_dependencies(step.id)
+        ]
+        run = self.maps[step.id] = MapRun(step, elements, items, waiting, after=after)
         now = utcnow()
         parent.status, parent.started_at, parent.error = "running", parent.started_at or now, None
         write.steps.append(parent.row())
@@ -368,9 +376,11 @@ class JobRun:
         context: dict[str, Any] = {"inputs": self.inputs, "steps": usable}
         if launch is not None and launch.index is not None:
             run = self.maps[launch.step.id]
-            for partner in self.spec.partners(launch.step.id):
-                if (other := self.maps.get(partner)) is not None:
-                    usable[partner] = other.items[launch.index].outputs
+            for partner in self.spec.partners(launch.step.id):  # its item of the same index (zip)
+                if (record := self.steps.get(item_id(partner, launch.index))) is not None and record.usable:
+                    usable[partner] = record.outputs
+                else:
+                    usable.pop(partner, None)
             context["item"] = {launch.step.as_: run.elements[launch.index]}
         return context
 

@@ -34,18 +34,28 @@ class MapRun:
     items: list[StepRecord]
     waiting: deque[int] = field(default_factory=deque)
     running: set[int] = field(default_factory=set)
+    #: The items of the map steps over the same list that this one reads item by item (one list per step).
+    after: list[list[StepRecord]] = field(default_factory=list)
 
     @property
     def parent_id(self) -> str:
         return self.step.id
 
     def next_items(self) -> list[int]:
-        """Indexes to launch now without going over ``max_parallel`` (counting the ones running)."""
-        out = []
-        while self.waiting and len(self.running) < self.step.parallel:
-            index = self.waiting.popleft()
-            self.running.add(index)
-            out.append(index)
+        """Indexes to launch now, in order, without going over ``max_parallel`` (counting the ones running);
+        an item it reads from other map steps (``after``) waits until their item of the same index is done."""
+        out: list[int] = []
+        if not self.after:
+            while self.waiting and len(self.running) + len(out) < self.step.parallel:
+                out.append(self.waiting.popleft())
+        else:
+            for index in list(self.waiting):
+                if len(self.running) + len(out) >= self.step.parallel:
+                    break
+                if all(other[index].usable for other in self.after):
+                    self.waiting.remove(index)
+                    out.append(index)
+        self.running.update(out)
         return out
 
     def settled(self) -> bool:

@@ -266,11 +266,9 @@ class StepItems(SQLModel):
 
 class StepPublic(SQLModel):
     id: str = Field(description="The step's id; a map step's item is ``<step>[<index>]``, e.g. ``draw[3]``")
-    parent: str | None = Field(default=None, description="For a map step's item: the map step's id")
-    index: int | None = Field(default=None, description="For a map step's item: its 0-based index")
-    items: StepItems | None = Field(
-        default=None, description="For a map step: how its items stand (null for other steps)"
-    )
+    parent: str | None = Field(description="For a map step's item: the map step's id (else null)")
+    index: int | None = Field(description="For a map step's item: its 0-based index (else null)")
+    items: StepItems | None = Field(description="For a map step: how its items stand (null for other steps)")
     worker: str = Field(description="The worker capability, or ``transform:<name>`` for a gateway transform")
     status: StepStatus
     attempts: int

@@ -114,8 +114,7 @@ def _steps_public(rows: Sequence[Any], files: dict[str, dict[str, Any]]) -> list
     for row in rows:
         fields = step_fields(row)
         fields["outputs"] = publicize(fields["outputs"], files)
-        if row.is_map:
-            fields["items"] = item_counts(statuses.get(row.step_id, []))
+        fields["items"] = item_counts(statuses.get(row.step_id, [])) if row.is_map else None
         out.append(StepPublic(**fields))
     return out
 
@@ -174,6 +173,8 @@ def new_job_public(
         steps=[
             StepPublic(
                 id=step["step_id"],
+                parent=None,
+                index=None,
                 items=item_counts([]) if step.get("is_map") else None,
                 worker=step["worker"],
                 status="pending",

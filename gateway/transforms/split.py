@@ -45,15 +45,16 @@ def _join_evenly(pieces: list[str], limit: int) -> list[str]:
     groups: list[list[str]] = [[]]
     done = 0
     for index, piece in enumerate(pieces):
+        size = len(piece) + 1
         left_pieces = len(pieces) - index
         left_groups = limit - len(groups)
-        # Close the current group at the next boundary past its fair share, but never leave more pieces
-        # than groups can hold, nor fewer pieces than the groups still to fill.
-        target = total * len(groups) / limit
-        if groups[-1] and left_groups > 0 and (done >= target or left_pieces <= left_groups):
+        # Start the next group when this piece's middle lies past the current group's fair share of the
+        # text, or when the pieces left are just enough to give every later group one.
+        share_end = total * len(groups) / limit
+        if groups[-1] and left_groups > 0 and (done + size / 2 > share_end or left_pieces <= left_groups):
             groups.append([])
         groups[-1].append(piece)
-        done += len(piece) + 1
+        done += size
     return [" ".join(group) for group in groups]
 
 

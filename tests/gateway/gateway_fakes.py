@@ -41,6 +41,7 @@ class FakeWorker:
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     times: list[tuple[str, str, float, float]] = field(default_factory=list)  # job, step, start, end
     call_log: list[tuple[str, str, float]] = field(default_factory=list)  # job, step, start
+    inputs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # last inputs per job, step
     in_flight: int = 0
     max_in_flight: int = 0
     aborted: int = 0
@@ -85,6 +86,7 @@ class FakeWorker:
         body = await request.json()
         job, step = body["job_id"], body["step_id"]
         self.calls[(job, step)] += 1
+        self.inputs[(job, step)] = body["inputs"]
         self._called.set()
         attempt = self.calls[(job, step)]
         behaviour = self.plan.get(step, Behaviour())

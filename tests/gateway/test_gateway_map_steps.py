@@ -10,6 +10,12 @@ import pytest
 from gateway_fakes import Behaviour
 from gateway_helpers import submit, wait_for_job
 
+from gateway.runner.steps import StepRecord
+from gateway.store import create_engine
+from gateway.store import queue as store_queue
+from gateway.store.job_writer import JobWriter, Write
+from workers.kit.testing import put_file
+
 pytestmark = pytest.mark.anyio
 
 LINES = "\n".join(f"{n}. line {n}" for n in range(1, 8))  # 7 numbered lines
@@ -108,3 +114,64 @@ async def test_an_upstream_rate_limit_still_counts_attempts(gateway, fake_worker
     fake_worker.plan["caption-1"] = Behaviour(fail_times=5, retryable=True, status=429, retry_after=0)
     done = await wait_for_job(gateway, (await submit(gateway, "mapped", text=LINES))["id"])
     assert done["status"] == "failed" and step(done, "caption[1]")["attempts"] == 3
+
+
+async def test_an_item_reading_another_map_step_by_index_starts_when_that_item_is_done(gateway, fake_worker):
+    gate = asyncio.Event()
+    fake_worker.plan["caption-6"] = Behaviour(block=gate)  # the last caption hangs…
+    job = await submit(gateway, "mapped", text=LINES)
+    await fake_worker.wait_for_call("draw-0")  # …yet the first picture is drawn from the first caption
+    assert fake_worker.step_calls("draw-6") == 0  # the picture of the hanging caption waits for it
+    gate.set()
+    done = await wait_for_job(gateway, job["id"])
+    assert done["status"] == "succeeded"
+    assert next(call for call in fake_worker.call_log if call[1] == "draw-6")[2] >= max(
+        end for (_, s, _, end) in fake_worker.times if s == "caption-6"
+    )
+
+
+async def test_a_takeover_resumes_the_unfinished_items_and_zips_with_items_of_the_dead_runner(
+    make_gateway, fake_worker, database_url
+):
+    api = await make_gateway(role="api")
+    job = await submit(api, "mapped", text="a\nb\nc")
+    segments = [{"index": i, "text": t} for i, t in enumerate("abc")]
+    engine = create_engine(database_url)
+    try:
+        # A runner that split the text, captioned all three segments, drew the first, then died.
+        [claimed] = await store_queue.claim_queued(engine, owner="dead-runner", lease_seconds=0.5, limit=5)
+        writer = JobWriter(engine, owner="dead-runner")
+        writer.start()
+        write = Write(claimed.id, tenant_id=claimed.tenant_id)
+        split = StepRecord("split", "transform:split", status="succeeded", attempts=1)
+        split.outputs = {"segments": segments, "count": 3}
+        captions = [
+            StepRecord(f"caption[{i}]", "llm", parent="caption", index=i, status="succeeded", attempts=1)
+            for i in range(3)
+        ]
+        for record in captions:
+            record.outputs = {"text": f"dead caption {record.index}"}
+        caption = StepRecord(
+            "caption", "llm", status="succeeded", outputs={"text": [c.outputs["text"] for c in captions]}
+        )
+        draws = [StepRecord(f"draw[{i}]", "image", parent="draw", index=i) for i in range(3)]
+        draws[0].status, draws[0].attempts = "succeeded", 1
+        draws[0].outputs = {"image": put_file(fake_worker.files_root, "jobs/x/d0.png", b"png", "image/png")}
+        draws[1].status, draws[1].attempts = "running", 1
+        write.new_steps += [r.new_row(1) for r in captions] + [r.new_row(2) for r in draws]
+        write.steps += [split.row(), caption.row(), *(r.row() for r in captions + draws)]
+        write.steps.append(StepRecord("draw", "image", status="running").row())
+        assert await writer.write(write)
+        await writer.stop()
+    finally:
+        await engine.dispose()
+    await make_gateway(role="runner")
+    done = await wait_for_job(api, job["id"], within=15)
+    assert done["status"] == "succeeded", done["error"]
+    assert fake_worker.step_calls("split") == 0 and fake_worker.step_calls("caption-0") == 0
+    assert fake_worker.step_calls("draw-0") == 0  # finished before the crash
+    assert fake_worker.calls[(job["id"], "draw-1")] == 1 and fake_worker.calls[(job["id"], "draw-2")] == 1
+    # the resumed items read the dead runner's captions of their own index, not the whole list
+    assert fake_worker.inputs[(job["id"], "draw-2")] == {"prompt": "dead caption 2"}
+    assert step(done, "draw")["items"] == {"total": 3, "succeeded": 3, "failed": 0, "running": 0}
+    assert step(done, "draw[1]")["attempts"] == 2  # interrupted once, run again

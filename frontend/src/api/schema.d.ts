@@ -606,10 +606,18 @@ export interface components {
         };
         /** PipelineOutput */
         PipelineOutput: {
-            /** Type */
+            /**
+             * Type
+             * @description text, image, audio, …, or list (a map step's output, a transform's list)
+             */
             type: string;
             /** Title */
             title: string;
+            /**
+             * Shape
+             * @description For a list or record: its items, e.g. {"list": "image"} or {"list": {"record": {"text": "text"}}}
+             */
+            shape?: unknown;
         } & {
             [key: string]: unknown;
         };
@@ -617,10 +625,19 @@ export interface components {
         PipelineStep: {
             /** Id */
             id: string;
-            /** Worker */
+            /**
+             * Worker
+             * @description The worker capability, or transform:<name> for a gateway transform
+             */
             worker: string;
             /** Optional */
             optional: boolean;
+            /**
+             * Map
+             * @description True for a map step (runs once per item of a list)
+             * @default false
+             */
+            map: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -681,16 +698,16 @@ export interface components {
             id: string;
             /**
              * Parent
-             * @description For a map step's item: the map step's id
+             * @description For a map step's item: the map step's id (else null)
              */
-            parent?: string | null;
+            parent: string | null;
             /**
              * Index
-             * @description For a map step's item: its 0-based index
+             * @description For a map step's item: its 0-based index (else null)
              */
-            index?: number | null;
+            index: number | null;
             /** @description For a map step: how its items stand (null for other steps) */
-            items?: components["schemas"]["StepItems"] | null;
+            items: components["schemas"]["StepItems"] | null;
             /**
              * Worker
              * @description The worker capability, or ``transform:<name>`` for a gateway transform

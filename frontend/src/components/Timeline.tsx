@@ -132,7 +132,7 @@ function StepItem({
 export function Timeline({ steps, pipeline }: { steps: Step[]; pipeline?: Pipeline }) {
   const now = useNow(steps.some((step) => step.status === "running"));
   const optional = new Set((pipeline?.steps ?? []).filter((step) => step.optional).map((step) => step.id));
-  const maps = new Set((pipeline?.steps ?? []).filter((step) => step.map === true).map((step) => step.id));
+  const maps = new Set((pipeline?.steps ?? []).filter((step) => step.map).map((step) => step.id));
   return (
     <ol className="timeline" aria-label="Steps">
       {groupSteps(steps).map(({ step, items }) => (

@@ -21,9 +21,9 @@ export const speechToImage: Pipeline = {
     image: { type: "image", title: "Picture" },
   },
   steps: [
-    { id: "transcribe", worker: "stt", optional: false },
-    { id: "prompt", worker: "llm", optional: true },
-    { id: "draw", worker: "image", optional: false },
+    { id: "transcribe", worker: "stt", optional: false, map: false },
+    { id: "prompt", worker: "llm", optional: true, map: false },
+    { id: "draw", worker: "image", optional: false, map: false },
   ],
 };
 
@@ -50,7 +50,7 @@ export const everything: Pipeline = {
     loud: { type: "boolean", title: "Shout", description: "Use capitals", required: false, default: false },
   },
   outputs: { text: { type: "text", title: "Answer" } },
-  steps: [{ id: "answer", worker: "llm", optional: false }],
+  steps: [{ id: "answer", worker: "llm", optional: false, map: false }],
 };
 
 export function file(overrides: Partial<FilePublic> = {}): FilePublic {

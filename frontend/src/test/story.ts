@@ -16,10 +16,10 @@ export const textToStory: Pipeline = {
     story: { type: "text", title: "Story" },
   },
   steps: [
-    { id: "write", worker: "llm", optional: true },
-    { id: "split", worker: "transform:split", optional: false },
+    { id: "write", worker: "llm", optional: true, map: false },
+    { id: "split", worker: "transform:split", optional: false, map: false },
     { id: "draw", worker: "image", optional: false, map: true },
-    { id: "narrate", worker: "transform:join_audio", optional: false },
+    { id: "narrate", worker: "transform:join_audio", optional: false, map: false },
   ],
 };
 
