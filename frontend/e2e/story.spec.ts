@@ -1,5 +1,7 @@
 import { expect, test, type Page } from "@playwright/test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { openPipeline, pipeline, snapshot, submit, waitForStatus } from "./helpers";
 
 /** Make the narration now playing fast and silent, so a story plays through in seconds. */
@@ -75,7 +77,8 @@ test("tells a story offline: items are drawn and spoken one by one, then it play
     player.getByRole("link", { name: /Download storyboard/ }).click(),
   ]);
   expect(download.suggestedFilename()).toBe("storyboard.html");
-  const saved = await download.path();
+  const saved = path.join(mkdtempSync(path.join(tmpdir(), "story-")), download.suggestedFilename());
+  await download.saveAs(saved);
   expect(readFileSync(saved, "utf8")).toContain("<!doctype html>");
   const offline = await page.context().browser()!.newContext({ offline: true, javaScriptEnabled: true });
   const board = await offline.newPage();

@@ -101,3 +101,25 @@ async def test_a_narration_that_is_not_audio_fails_the_join_naming_the_clip(gate
     assert done["error"]["step_id"] == "narrate"
     assert done["error"]["title"] == "Cannot join the audio"
     assert "clip 1" in done["error"]["detail"]
+
+
+def test_files_passed_on_inside_a_list_are_not_registered_again() -> None:
+    """A transform's list may repeat files earlier steps made (the story's segments): only the step's own
+    files get files rows (a path is registered once)."""
+    from datetime import UTC, datetime
+
+    from gateway.runner.steps import output_files
+
+    def ref(path: str) -> dict:
+        return {"file": path, "content_type": "image/png", "bytes": 1, "sha256": "0" * 64}
+
+    outputs = {
+        "document": ref("jobs/j/assemble/storyboard.html"),
+        "segments": [{"text": "a", "image": ref("jobs/j/draw-0/image.png")}],
+        "extra": [ref("jobs/j/assemble/extra-0.png")],
+    }
+    rows = output_files("default", "j", "assemble", outputs, datetime.now(UTC))
+    assert sorted(row["path"] for row in rows) == [
+        "jobs/j/assemble/extra-0.png",
+        "jobs/j/assemble/storyboard.html",
+    ]
