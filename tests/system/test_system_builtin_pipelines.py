@@ -149,11 +149,12 @@ def assert_succeeded(job: dict) -> None:
         job["error"],
         [(s["id"], s["status"], s["error"]) for s in job["steps"]],
     )
-    # every worker step ran on its offline engine; transforms run in the gateway; map steps only aggregate
+    # every worker step ran on its offline engine; transforms run in the gateway; map steps only aggregate;
+    # a step that fell back to its on_error outputs may have had no answer at all
     for step in job["steps"]:
         if step["worker"].startswith("transform:"):
             assert step["backend"] == "gateway", step
-        elif not step.get("items"):
+        elif not step.get("items") and not step["fallback"]:
             assert step["backend"] == "local", step
 
 
