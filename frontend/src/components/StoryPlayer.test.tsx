@@ -78,6 +78,16 @@ describe("StoryPlayer", () => {
     expect(played.at(-1)).toBe("/v1/files/wav0");
   });
 
+  it("follows the narration's own controls: paused there, the player shows Play", async () => {
+    const user = userEvent.setup();
+    render(<StoryPlayer segments={SEGMENTS} />);
+    await user.click(screen.getByRole("button", { name: "Play" }));
+    act(() => void fireEvent.pause(narration()));
+    expect(screen.getByRole("button", { name: "Play" })).toBeInTheDocument();
+    act(() => void fireEvent.play(narration()));
+    expect(screen.getByRole("button", { name: "Pause" })).toBeInTheDocument();
+  });
+
   it("stays on the page when auto-advance is off", async () => {
     const user = userEvent.setup();
     render(<StoryPlayer segments={SEGMENTS} />);

@@ -128,6 +128,10 @@ export function StoryPlayer({
           aria-label={`Narration ${index + 1}`}
           onEnded={onEnded}
           onPlay={() => setPlaying(true)}
+          // Paused from its own controls; a clip that ends also pauses first, and must go on to the next.
+          onPause={(event) => {
+            if (!event.currentTarget.ended) setPlaying(false);
+          }}
         />
       ) : null}
       <div className="story-controls" role="toolbar" aria-label="Story controls">
