@@ -246,8 +246,9 @@ class JobRun:
                 run = self.maps[record.parent]
                 assert record.index is not None
                 run.running.discard(record.index)
-                if outcome.failure is not None and self.steps[run.parent_id].status != "failed":
-                    self.unsaved.append(self._map_failed(run, record))
+                if outcome.failure is not None:
+                    if self.steps[run.parent_id].status != "failed":  # the first failing item fails it
+                        self.unsaved.append(self._map_failed(run, record))
                 elif run.settled():
                     self.unsaved.append(self._close_map(run))
             elif outcome.failure is None:
@@ -267,14 +268,24 @@ class JobRun:
             write.events.append(
                 event_row("step.running", now, step_id=record.id, status="running", attempt=record.attempts)
             )
-        if write.files or write.new_steps or any(row["status"] != "running" for row in write.steps):
+        finished = write.files or any(row["status"] != "running" for row in write.steps)
+        if write.new_steps or (finished and not self._refill_only(launches)):
             await self._durable(write)
         else:
-            self.ctx.writer.submit(write)  # only running marks: a crash may lose them harmlessly
+            # Only running marks (a crash may lose them harmlessly), or map items taking the slots of
+            # finished ones: they do not read those results, so they need not wait for their commit. The
+            # writer commits in order, so nothing recorded later can outlive a result lost in a crash.
+            self.ctx.writer.submit(write)
         for launch in launches:
             self.started.add(launch.step.id)
             task = asyncio.create_task(self._run_step(launch), name=launch.record.id)
             self.tasks.add(task)
+
+    def _refill_only(self, launches: list[Launch]) -> bool:
+        """True when every launch is a map item that reads no other step's item (a freed slot refilled)."""
+        return bool(launches) and all(
+            launch.index is not None and not self.maps[launch.step.id].after for launch in launches
+        )
 
     # --- map steps -----------------------------------------------------------------------------------
 
@@ -531,7 +542,10 @@ class JobRun:
     def _step_succeeded(self, launch: Launch, response: RunResponse) -> StepOutcome:
         record = launch.record
         try:
-            files = output_files(self.tenant_id, self.id, record.id, response.outputs, utcnow())
+            own = f"jobs/{self.id}/{storage_step_id(record.id)}" if launch.step.transform else None
+            files = output_files(
+                self.tenant_id, self.id, record.id, response.outputs, utcnow(), only_under=own
+            )
         except ValueError as exc:
             return self._step_failed(launch, "Bad worker output", str(exc), retryable=False)
         now = self._finished(record, "succeeded")

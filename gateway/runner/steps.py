@@ -86,24 +86,26 @@ def safe_relative(path: str) -> bool:
 
 
 def output_files(
-    tenant_id: str, job_id: str, step_id: str, outputs: dict[str, Any], now: datetime
+    tenant_id: str,
+    job_id: str,
+    step_id: str,
+    outputs: dict[str, Any],
+    now: datetime,
+    *,
+    only_under: str | None = None,
 ) -> list[FileRow]:
     """files rows registering every file reference a worker returned, so each gets a /v1/files id.
 
-    A transform may pass on files of earlier steps inside a list or record (the story's ``segments``): those
-    are not under this step's own folder (``jobs/<job>/<step>/``) and were registered by the step that made
-    them, so they are left out (a path is registered once).
-
-    ValueError when a reference points outside the files root.
+    With ``only_under`` (a transform's own key prefix), references elsewhere are files it passed through
+    (an earlier step's, registered already) and are left as they are. ValueError when a reference points
+    outside the files root.
     """
     rows: list[FileRow] = []
-    own = f"jobs/{job_id}/{step_id}/"
     for name, value in _file_refs(outputs):
         if not safe_relative(str(value["file"])):
             raise ValueError(f"output {name!r} points outside the files root: {value['file']!r}")
-        nested = "." in name or "[" in name
-        if nested and not str(value["file"]).startswith(own):
-            continue  # a file an earlier step made, passed on inside a list or record: registered already
+        if only_under is not None and not str(value["file"]).startswith(only_under.rstrip("/") + "/"):
+            continue
         rows.append(
             {
                 "id": uuid.uuid4().hex,

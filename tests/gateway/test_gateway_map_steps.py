@@ -175,3 +175,27 @@ async def test_a_takeover_resumes_the_unfinished_items_and_zips_with_items_of_th
     assert fake_worker.inputs[(job["id"], "draw-2")] == {"prompt": "dead caption 2"}
     assert step(done, "draw")["items"] == {"total": 3, "succeeded": 3, "failed": 0, "running": 0}
     assert step(done, "draw[1]")["attempts"] == 2  # interrupted once, run again
+
+
+async def test_items_failing_together_fail_the_map_step_once(gateway, fake_worker):
+    gate = asyncio.Event()
+    for i in (1, 2):  # both answer at the same moment, so the runner collects them together
+        fake_worker.plan[f"caption-{i}"] = Behaviour(block=gate, fail_times=9, retryable=False, status=422)
+    job = await submit(gateway, "mapped", text="a\nb\nc")
+    await fake_worker.wait_for_in_flight(2)
+    gate.set()
+    done = await wait_for_job(gateway, job["id"])
+    assert done["status"] == "failed" and step(done, "caption")["status"] == "failed"
+    events = (await gateway.get(f"/v1/jobs/{job['id']}/events")).text
+    parent = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: ")]
+    assert [e["type"] for e in parent if e["step_id"] == "caption"] == ["step.running", "step.failed"]
+
+
+async def test_a_list_longer_than_the_limit_fails_the_map_step(make_gateway, fake_worker):
+    gateway = await make_gateway(map_max_items=2)
+    done = await wait_for_job(gateway, (await submit(gateway, "mapped", text="a\nb\nc"))["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["title"] == "Too many items" and done["error"]["step_id"] == "caption"
+    assert "has 3 items; a map step takes at most 2" in done["error"]["detail"]
+    assert step(done, "caption")["status"] == "failed" and fake_worker.step_calls("caption-0") == 0
+    assert not [s for s in done["steps"] if s["parent"]]  # no item rows were made

@@ -118,7 +118,7 @@ def test_files_passed_on_inside_a_list_are_not_registered_again() -> None:
         "segments": [{"text": "a", "image": ref("jobs/j/draw-0/image.png")}],
         "extra": [ref("jobs/j/assemble/extra-0.png")],
     }
-    rows = output_files("default", "j", "assemble", outputs, datetime.now(UTC))
+    rows = output_files("default", "j", "assemble", outputs, datetime.now(UTC), only_under="jobs/j/assemble")
     assert sorted(row["path"] for row in rows) == [
         "jobs/j/assemble/extra-0.png",
         "jobs/j/assemble/storyboard.html",
