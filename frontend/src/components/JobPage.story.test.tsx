@@ -67,6 +67,11 @@ describe("JobPage with a story", () => {
     expect(within(results).queryByRole("heading", { name: "Segments" })).not.toBeInTheDocument();
     expect(within(results).getByRole("heading", { name: "Story" })).toBeInTheDocument();
     expect(within(screen.getByRole("listitem", { name: "draw: succeeded" })).getByText("3 of 3 drawn")).toBeInTheDocument();
+    // a transform says it ran in the gateway, not on a remote provider
+    const narrate = screen.getByRole("listitem", { name: "narrate: succeeded" });
+    expect(within(narrate).getByText("Gateway · join_audio")).toBeInTheDocument();
+    expect(within(narrate).getByText("Gateway · in-process")).toBeInTheDocument();
+    expect(within(narrate).queryByText(/Remote/)).not.toBeInTheDocument();
   });
 
   it("opens one item's details from its tile", async () => {
