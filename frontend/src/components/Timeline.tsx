@@ -23,10 +23,6 @@ function duration(step: Step, now: number): string | null {
   return null;
 }
 
-function workerName(worker: string): string {
-  return worker.startsWith("transform:") ? `Gateway · ${worker.slice("transform:".length)}` : workerLabel(worker);
-}
-
 /** A map step's items as a row of small status tiles with a progress line; a tile opens its item's details. */
 function MapItems({ step, items, now }: { step: Step; items: Step[]; now: number }) {
   const [open, setOpen] = useState<string | null>(null);
@@ -88,7 +84,7 @@ function StepItem({
       <span className="step-dot" aria-hidden="true" />
       <div className="step-body">
         <div className="step-head">
-          <span className="step-name">{workerName(step.worker)}</span>
+          <span className="step-name">{workerLabel(step.worker)}</span>
           <span className="muted step-id">{step.id}</span>
           {mapped ? <span className="badge">for each item</span> : null}
           {optional ? <span className="badge">optional</span> : null}
