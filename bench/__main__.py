@@ -1,5 +1,6 @@
 """``python -m bench [all|gateway|submit|throughput|latency|memory|celery|engines|storage|tracing|streaming|``
-``janitor] [--quick] [--profile]``.
+``janitor] [--quick] [--profile]`` (and ``python -m bench story``: the offline story pipeline at several
+max_parallel, see ``bench/story.py``).
 
 Runs the benchmarks, prints one report with targets and PASS/MISS, and writes the numbers to
 ``bench/results/latest.json``. ``all`` (the default) runs every gateway part plus the engines part when
@@ -372,6 +373,11 @@ def _raise_interrupt(*_: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["story"]:  # its own options: python -m bench story --help
+        from bench import story
+
+        return story.main(given[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "part",

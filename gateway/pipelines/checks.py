@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from gateway.pipelines.spec import PipelineSpec, StepSpec
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
-_FILE_TYPES = frozenset({"image", "audio"})
+_FILE_TYPES = frozenset({"image", "audio", "file"})
 #: The type of text made by interpolation.
 TEXT = FieldSpec(type="text")
 
@@ -298,6 +298,8 @@ def _type_problems(
 
 
 def _a(kind: str) -> str:
+    if kind == "file":
+        return "a file"
     return f"an {kind} file" if kind in _FILE_TYPES else f"a {kind}"
 
 

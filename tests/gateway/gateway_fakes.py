@@ -177,7 +177,7 @@ class FakeWorker:
         if "image" in inputs and isinstance(inputs["image"], dict):
             data = (self.files_root / inputs["image"]["file"]).read_bytes()
             return {"image": self._write(job, step, "image.png", data, "image/png")}
-        if "text" in inputs and step in ("speak", "tts"):
+        if "text" in inputs and step.split("-", 1)[0] in ("speak", "tts"):
             return {"audio": self._write(job, step, "audio.wav", wav_bytes(0.2, 8000), "audio/wav")}
         text = behaviour.text if behaviour.text is not None else f"{inputs.get('text', '')}>{step}"
         return {"text": text}

@@ -89,7 +89,8 @@ class RunDelta(BaseModel):
     text: str
 
 
-FieldType = Literal["text", "image", "audio", "choice", "integer", "number", "boolean"]
+#: ``file`` is any other file a step makes (e.g. an HTML document); no worker input takes one.
+FieldType = Literal["text", "image", "audio", "file", "choice", "integer", "number", "boolean"]
 
 
 class FieldSpec(BaseModel):

@@ -7,6 +7,10 @@ export function StatusBadge({ status }: { status: string }) {
 /** Which engine served a step: the offline local engine or a remote provider. */
 export function BackendBadge({ backend, model }: { backend?: string | null; model?: string | null }) {
   if (!backend) return null;
+  if (backend === "gateway") {
+    // A transform: run by the gateway itself, no model and no worker.
+    return <span className="badge badge-local">Gateway · in-process</span>;
+  }
   const local = backend === "local";
   return (
     <span className={`badge ${local ? "badge-local" : "badge-remote"}`} title={model ? `Model: ${model}` : undefined}>

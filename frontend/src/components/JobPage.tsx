@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 import { ApiError, cancelJob } from "../api/client";
 import { keys, usePipeline } from "../api/queries";
-import { isTerminal, type Job, type Pipeline } from "../api/types";
+import { isFilePublic, isTerminal, type Job, type Pipeline } from "../api/types";
 import { formatDuration, formatTime } from "../lib/format";
 import { friendlyProblem, jobFailure } from "../lib/problem";
 import { href, navigate } from "../lib/router";
@@ -11,6 +11,7 @@ import { StatusBadge } from "./Badges";
 import { DeleteJobButton } from "./DeleteJob";
 import { OutputValue } from "./OutputValue";
 import { ProblemBox } from "./ProblemBox";
+import { isStory, StoryPlayer } from "./StoryPlayer";
 import { Timeline } from "./Timeline";
 
 const LIVE_TEXT: Record<LiveMode, string> = {
@@ -20,13 +21,26 @@ const LIVE_TEXT: Record<LiveMode, string> = {
   finished: "",
 };
 
+/** Outputs the story player shows: the segments it plays and the files it offers for download. */
+const STORY_OUTPUTS = ["segments", "narration", "storyboard"];
+
 function Results({ job, pipeline }: { job: Job; pipeline?: Pipeline }) {
   const names = pipeline ? Object.keys(pipeline.outputs) : Object.keys(job.outputs);
-  const shown = names.filter((name) => job.outputs[name] !== undefined);
-  if (!shown.length) return null;
+  const story = isStory(job.outputs.segments) ? job.outputs.segments : null;
+  const shown = names.filter((name) => job.outputs[name] !== undefined && !(story && STORY_OUTPUTS.includes(name)));
+  if (!shown.length && !story) return null;
+  const file = (name: string) => (isFilePublic(job.outputs[name]) ? job.outputs[name] : null);
   return (
     <section className="card results" aria-labelledby="results-title">
       <h2 id="results-title">Results</h2>
+      {story ? (
+        <StoryPlayer
+          segments={story}
+          narration={file("narration")}
+          storyboard={file("storyboard")}
+          placeholder={job.steps.some((step) => step.placeholder && step.worker === "image")}
+        />
+      ) : null}
       {shown.map((name) => {
         const title = pipeline?.outputs[name]?.title || name;
         return (

@@ -1,6 +1,7 @@
 import { render, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { file, speechToImage, step } from "../test/fixtures";
+import { textToStory } from "../test/story";
 import { Timeline } from "./Timeline";
 
 function item(id: string) {
@@ -115,5 +116,14 @@ describe("Timeline", () => {
     expect(within(item("prompt")).getByText("Used a stand-in")).toBeInTheDocument();
     expect(within(item("prompt")).getByText(/carried on with a stand-in result/)).toBeInTheDocument();
     expect(within(item("prompt")).getByText("a lighthouse")).toBeInTheDocument();
+  });
+});
+
+describe("Timeline with a map step", () => {
+  it("shows a map step the pipeline declares before its items exist", () => {
+    render(<Timeline steps={[step({ id: "draw", worker: "image" })]} pipeline={textToStory} />);
+    const draw = screen.getByRole("listitem", { name: "draw: pending" });
+    expect(within(draw).getByText("for each item")).toBeInTheDocument();
+    expect(within(draw).getByText("Waiting for its list")).toBeInTheDocument();
   });
 });

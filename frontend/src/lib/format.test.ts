@@ -21,6 +21,7 @@ describe("format", () => {
   it("names workers and statuses in plain words", () => {
     expect(workerLabel("stt")).toBe("Speech recognition");
     expect(workerLabel("custom")).toBe("custom");
+    expect(workerLabel("transform:join_audio")).toBe("Gateway · join_audio");
     expect(statusLabel("succeeded")).toBe("Done");
     expect(statusLabel("pending")).toBe("Waiting");
   });

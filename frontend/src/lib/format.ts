@@ -43,7 +43,9 @@ export const WORKER_LABELS: Record<string, string> = {
   cyclegan: "Style transfer",
 };
 
+/** "Image generator" for a worker; "Gateway · split" for a transform the gateway runs itself. */
 export function workerLabel(worker: string): string {
+  if (worker.startsWith("transform:")) return `Gateway · ${worker.slice("transform:".length)}`;
   return WORKER_LABELS[worker] ?? worker;
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { job } from "../test/fixtures";
+import { storyJob } from "../test/story";
 import { applyEvent, applyLiveText, isTerminalEvent, newerJob, parseEvent, type JobEvent, type LiveTexts } from "./jobEvents";
 
 let seq = 0;
@@ -140,5 +141,28 @@ describe("applyLiveText", () => {
     expect(applyLiveText(live, delta("replayed", 2))).toBe(live); // nothing after the final text
     const plain = applyLiveText({}, event("step.succeeded", { step_id: "draw" }));
     expect(plain).toEqual({}); // steps that did not stream have no text here
+  });
+});
+
+describe("applyEvent on map steps", () => {
+  it("adds items as their events arrive and keeps the map step's counts live", () => {
+    let state = storyJob();
+    const draw = () => state.steps.find((s) => s.id === "draw")!;
+    expect(draw().items).toMatchObject({ total: 3, succeeded: 0, running: 1 });
+
+    state = run([event("step.succeeded", { step_id: "draw[0]" })], state);
+    expect(draw().items).toEqual({ total: 3, succeeded: 1, failed: 0, running: 0 });
+
+    state = run([event("step.running", { step_id: "draw[1]", attempt: 1 }), event("step.running", { step_id: "draw[2]", attempt: 1 })], state);
+    expect(draw().items).toEqual({ total: 3, succeeded: 1, failed: 0, running: 2 });
+
+    state = run([event("step.failed", { step_id: "draw[2]", detail: "bad prompt" })], state);
+    expect(draw().items).toEqual({ total: 3, succeeded: 1, failed: 1, running: 1 });
+  });
+
+  it("creates an item the snapshot did not have yet, with its map step and index", () => {
+    const state = run([event("step.running", { step_id: "caption[4]", attempt: 1 })]);
+    const item = state.steps.find((s) => s.id === "caption[4]")!;
+    expect(item).toMatchObject({ parent: "caption", index: 4, status: "running" });
   });
 });

@@ -5,6 +5,7 @@
  */
 import { keysOf, type Every, type EventType, type Job, type JobStatus, type Step, type StepStatus } from "../api/types";
 import { elapsedMs } from "./format";
+import { countItems, parseItemId } from "./mapSteps";
 
 /** Every event type the gateway sends, checked against the generated schema's: a type added or removed there
  * fails `npm run typecheck` here until this list follows. */
@@ -68,11 +69,11 @@ function withJobStatus(job: Job, status: JobStatus, event: JobEvent): Job {
 }
 
 function blankStep(id: string): Step {
-  const item = /^(.+)\[(\d+)\]$/.exec(id); // a map step's item: draw[3]
+  const item = parseItemId(id);
   return {
     id,
-    parent: item ? item[1] : null,
-    index: item ? Number(item[2]) : null,
+    parent: item?.parent ?? null,
+    index: item?.index ?? null,
     items: null,
     worker: "",
     status: "pending",
@@ -144,6 +145,14 @@ function updateStep(step: Step, event: JobEvent): Step {
   }
 }
 
+/** A map step's `items` counts again after one of its items moved (in place: `steps` is a fresh array). */
+function recount(steps: Step[], parent: string): void {
+  const at = steps.findIndex((step) => step.id === parent);
+  if (at < 0) return;
+  const items = steps.filter((step) => step.parent === parent || parseItemId(step.id)?.parent === parent);
+  steps[at] = { ...steps[at], items: countItems(steps[at], items) };
+}
+
 /** The job after `event`; the same object when the event changes nothing or is for another job. */
 export function applyEvent(job: Job, event: JobEvent): Job {
   if (event.job_id && event.job_id !== job.id) return job;
@@ -158,6 +167,8 @@ export function applyEvent(job: Job, event: JobEvent): Job {
     const next = steps.map((step) => (step.id === event.step_id ? updateStep(step, event) : step));
     const changed = next.some((step, index) => step !== steps[index]) || steps !== job.steps;
     if (!changed) return job;
+    const parent = parseItemId(event.step_id)?.parent;
+    if (parent) recount(next, parent);
     const withSteps = { ...job, steps: next, updated_at: event.at };
     return job.status === "queued" ? withJobStatus(withSteps, "running", event) : withSteps;
   }

@@ -196,7 +196,9 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], list[str]]] = [
     (
         "unknown transform",
         lambda d: step(0)(d).update(transform="chop"),
-        ["steps[0] (split).transform: unknown transform 'chop'; known transforms: split"],
+        [
+            "steps[0] (split).transform: unknown transform 'chop'; known transforms: join_audio, split, storyboard"
+        ],
     ),
     (
         "worker and transform",

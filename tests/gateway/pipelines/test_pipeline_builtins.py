@@ -24,6 +24,26 @@ EXPECTED: dict[str, tuple[list[tuple[str, str]], dict[str, set[str]]]] = {
         {"transcribe": set(), "reply": {"transcribe"}, "speak": {"reply"}},
     ),
     "text_to_picture_and_speech": ([("draw", "image"), ("speak", "tts")], {"draw": set(), "speak": set()}),
+    "text_to_story": (
+        [
+            ("write", "llm"),
+            ("split", "transform:split"),
+            ("prompt", "llm"),
+            ("draw", "image"),
+            ("speak", "tts"),
+            ("narrate", "transform:join_audio"),
+            ("assemble", "transform:storyboard"),
+        ],
+        {
+            "write": set(),
+            "split": {"write"},
+            "prompt": {"split"},
+            "draw": {"split", "prompt"},
+            "speak": {"split"},
+            "narrate": {"speak"},
+            "assemble": {"split", "draw", "speak"},
+        },
+    ),
 }
 
 
@@ -35,7 +55,7 @@ def test_exactly_the_documented_builtins_load() -> None:
 def test_builtin_step_graph(name: str) -> None:
     spec = REGISTRY.get(name)
     steps, deps = EXPECTED[name]
-    assert [(s.id, s.worker) for s in spec.steps] == steps
+    assert [(s.id, s.kind) for s in spec.steps] == steps
     assert spec.dependencies() == {k: frozenset(v) for k, v in deps.items()}
 
 
@@ -119,3 +139,21 @@ def test_output_passing_an_input_through_has_the_input_type() -> None:
     assert spec.public()["outputs"]["original"] == {"type": "image", "title": "Original"}
     assert spec.public()["outputs"]["note"]["type"] == "text"
     assert spec.title == "Echo" and spec.inputs["photo"].title == "Photo"
+
+
+def test_the_story_maps_each_segment_in_parallel_with_fallbacks_for_the_weak_model() -> None:
+    """Names other tools rely on: text_to_story, its text input, and its segments/narration/storyboard."""
+    spec = REGISTRY.get("text_to_story")
+    assert spec.inputs["text"].type == "text" and spec.inputs["text"].required
+    assert {"segments", "narration", "storyboard"} <= set(spec.outputs)
+    public = spec.public()["outputs"]
+    assert public["narration"]["type"] == "audio" and public["storyboard"]["type"] == "file"
+    assert public["segments"]["shape"] == {
+        "list": {"record": {"text": "text", "image": "image", "audio": "audio"}}
+    }
+    maps = [s for s in spec.steps if s.is_map]
+    assert [s.id for s in maps] == ["prompt", "draw", "speak"]
+    assert {s.for_each for s in maps} == {"{{ steps.split.segments }}"}
+    assert all(s.parallel == 4 for s in maps)
+    assert spec.step("write").on_error.use == {"text": "{{ inputs.text }}"}  # type: ignore[union-attr]
+    assert spec.step("prompt").on_error.use == {"text": "{{ segment.text }}"}  # type: ignore[union-attr]
