@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from gateway.api.deps import BatcherDep, EngineDep, RegistryDep, RunnerDep, SettingsDep, StorageDep
+from gateway.api.deps import BatcherDep, EngineDep, HubDep, RegistryDep, RunnerDep, SettingsDep, StorageDep
 from gateway.api.files import MAX_PARTS, MAX_TEXT_BYTES, ONE_PART
 from gateway.api.problems import problems
 from gateway.api.security import AUTH_PROBLEMS, JobsRead, JobsWrite, signed_job
@@ -182,11 +182,13 @@ async def get_job(job_id: str, request: Request, principal: JobsRead, engine: En
     responses=problems(404, 409, 422, s409="the job has already finished") | AUTH_PROBLEMS,
 )
 async def cancel_job(
-    job_id: str, request: Request, principal: JobsWrite, engine: EngineDep, runner: RunnerDep
+    job_id: str, request: Request, principal: JobsWrite, engine: EngineDep, runner: RunnerDep, hub: HubDep
 ) -> JobPublic:
     """Cancel a queued or running job: no further steps start and the in-flight worker call is aborted."""
     tenant_id = principal.tenant_id
     canceled_now = await store.request_cancel(engine, tenant_id=tenant_id, job_id=job_id)
-    if not canceled_now and runner is not None:
+    if canceled_now:
+        hub.wake()  # its job.canceled event is committed
+    elif runner is not None:
         runner.cancel_now(job_id)
     return signed_job(await store.get_job(engine, tenant_id=tenant_id, job_id=job_id), request)
