@@ -9,8 +9,9 @@ last event it took, as an SSE client does with ``Last-Event-ID``).
 
 Subscribing (:meth:`EventHub.subscribe`): one job of one tenant, every job of one tenant
 (``job_id=None``), or every job of every tenant (``tenant_id=None``, for in-process dispatchers such as
-webhooks). The hub delivers each subscription the events committed after it subscribed, each job's in
-``seq`` order, each event once; to start from an earlier point, subscribe first, then read the log
+webhooks). The hub delivers each subscription every event committed after it subscribed (and possibly
+a few committed just before, above :attr:`EventHub.settled`), each job's in ``seq`` order, each event
+once; to start from an earlier point, subscribe first, then read the log
 (``gateway.store.events.events_after``) and skip what the subscription repeats (same ``seq``).
 Event types are not interpreted: whatever the log holds is delivered.
 """
