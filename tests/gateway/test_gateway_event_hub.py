@@ -90,6 +90,14 @@ async def log_seqs(engine, job_id: str) -> list[int]:
         )
 
 
+async def until(condition, within: float = 10.0) -> None:
+    for _ in range(int(within / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still not true after {within} s")
+
+
 async def settle(hub: EventHub, engine) -> None:
     """Let the hub read up to the end of the log (so that what it delivers next is new)."""
     async with engine.connect() as conn:
@@ -159,9 +167,7 @@ async def test_postgres_late_commit_with_a_lower_seq_is_not_lost(engine, databas
     await hub.start()
     dsn = database_url.replace("+psycopg", "")
     try:
-        async with asyncio.timeout(10):
-            while not hub.listening:
-                await asyncio.sleep(0.02)
+        await until(lambda: hub.listening)
         job = await new_job(engine)
         await settle(hub, engine)
         sub = hub.subscribe(tenant_id="default", job_id=job)
