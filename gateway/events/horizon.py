@@ -48,6 +48,10 @@ class Horizon:
         """Every ``seq`` up to this one is either seen or given up."""
         return min(self._gaps) - 1 if self._gaps else self.top
 
+    def new_of(self, seqs: Iterable[int]) -> set[int]:
+        """The ones of ``seqs`` that :meth:`advance` would call new (changes nothing)."""
+        return {seq for seq in seqs if seq > self.top or seq in self._gaps}
+
     def advance(
         self, seqs: Iterable[int], *, now: float, xmin: int | None = None, xmax: int | None = None
     ) -> set[int]:

@@ -256,24 +256,27 @@ class EventHub:
                 await asyncio.sleep(self._poll)
 
     async def _read(self) -> bool:
-        """One read of the feed; True when it was a full batch (more may wait)."""
+        """One read of the feed; True when it was a full batch (more may wait).
+
+        Taking the read into the horizon and handing its events out happen in one step (no await in
+        between): a subscriber's :attr:`settled` then bounds exactly what the hub may still hand it."""
         horizon = self._horizon
         wanted = bool(self._count)
         feed = await read_feed(
             self._engine, after=horizon.top, also=horizon.gaps, limit=self._batch, full=wanted
         )
         self.reads += 1
+        seqs = [row.seq for row in feed.rows]
+        rows: list[Any] = feed.rows
+        if not wanted and self._count:
+            # Only seq was read while nobody listened; someone subscribed meanwhile: fetch the new rows.
+            new = horizon.new_of(seqs)
+            rows = await read_events(self._engine, sorted(new)) if new else []
         now = asyncio.get_running_loop().time()
-        fresh = horizon.advance((row.seq for row in feed.rows), now=now, xmin=feed.xmin, xmax=feed.xmax)
+        fresh = horizon.advance(seqs, now=now, xmin=feed.xmin, xmax=feed.xmax)
         if fresh and self._count:
-            # Read only seq while nobody listened; someone subscribed meanwhile: fetch those rows whole.
-            rows: list[Any] = (
-                [row for row in feed.rows if row.seq in fresh]
-                if wanted
-                else await read_events(self._engine, sorted(fresh))
-            )
-            self._fan_out(rows)
-        return len(feed.rows) >= self._batch
+            self._fan_out([row for row in rows if row.seq in fresh])
+        return len(seqs) >= self._batch
 
     def _fan_out(self, rows: list[Any]) -> None:
         wide = self._wide

@@ -8,16 +8,14 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-from sqlalchemy import insert, select
+from gateway_helpers import append_events, log_seqs, until
+from sqlalchemy import select
 
 from gateway.events import EventHub, Subscription
 from gateway.events.horizon import Horizon
 from gateway.store import create_engine, migrate
-from gateway.store.db import write_tx
-from gateway.store.events import announce
 from gateway.store.jobs import NewJob, create_job
-from gateway.store.models import EVENTS, utcnow
-from gateway.store.rows import event_row
+from gateway.store.models import EVENTS
 
 pytestmark = pytest.mark.anyio
 
@@ -67,37 +65,6 @@ async def new_job(engine, tenant: str = "default") -> str:
     return job.id
 
 
-async def append(engine, job_id: str, n: int, tenant: str = "default", type_: str = "test.burst") -> None:
-    """Append ``n`` events to a job in one transaction, as every writer does (with its announcement)."""
-    now = utcnow()
-    rows = [
-        {**event_row(type_, now, status=None, detail=f"{i}"), "job_id": job_id, "tenant_id": tenant}
-        for i in range(n)
-    ]
-    async with write_tx(engine) as conn:
-        await conn.execute(insert(EVENTS), rows)
-        await announce(conn)
-
-
-async def log_seqs(engine, job_id: str) -> list[int]:
-    async with engine.connect() as conn:
-        return list(
-            (
-                await conn.execute(
-                    select(EVENTS.c.seq).where(EVENTS.c.job_id == job_id).order_by(EVENTS.c.seq)
-                )
-            ).scalars()
-        )
-
-
-async def until(condition, within: float = 10.0) -> None:
-    for _ in range(int(within / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"still not true after {within} s")
-
-
 async def settle(hub: EventHub, engine) -> None:
     """Let the hub read up to the end of the log (so that what it delivers next is new)."""
     async with engine.connect() as conn:
@@ -130,8 +97,8 @@ async def test_one_read_serves_every_subscriber_and_tenants_only_see_their_own(e
         other_wide = hub.subscribe(tenant_id="other")
         everything = hub.subscribe(tenant_id=None)
         reads = hub.reads
-        await append(engine, job_a, 3)
-        await append(engine, job_b, 2, tenant="other")
+        await append_events(engine, job_a, 3)
+        await append_events(engine, job_b, 2, tenant="other")
         hub.wake()
         for sub in on_a:
             assert len(await take(sub, 3)) == 3
@@ -152,7 +119,7 @@ async def test_a_subscriber_that_falls_behind_is_closed_and_others_are_not(engin
         await settle(hub, engine)
         slow = hub.subscribe(tenant_id="default", job_id=job)
         roomy = hub.subscribe(tenant_id="default", job_id=job, max_pending=100)
-        await append(engine, job, 8)
+        await append_events(engine, job, 8)
         hub.wake()
         assert len(await take(roomy, 8)) == 8
         assert slow.closed_reason == "behind" and slow.drain() == []  # its queue was dropped, bounded
@@ -200,7 +167,7 @@ async def test_postgres_late_commit_with_a_lower_seq_is_not_lost(engine, databas
         # A rolled-back seq is given up once its transaction ended, and the hub moves on.
         gone = await psycopg.AsyncConnection.connect(dsn)
         await gone.execute(insert_one, (job, "rolled back"))
-        await append(engine, job, 1)
+        await append_events(engine, job, 1)
         third = await take(sub, 1)
         await gone.rollback()
         await gone.close()
@@ -227,7 +194,7 @@ async def test_postgres_many_writers_out_of_order_lose_and_repeat_nothing(engine
 
         async def writer(job: str) -> None:
             for _ in range(25):
-                await append(engine, job, 2)
+                await append_events(engine, job, 2)
 
         await asyncio.gather(*(writer(job) for job in jobs))
         for job, sub in subs.items():
@@ -244,7 +211,7 @@ async def test_the_hub_follows_new_event_types_unchanged(engine):
         job = await new_job(engine)
         await settle(hub, engine)
         sub = hub.subscribe(tenant_id="default", job_id=job)
-        await append(engine, job, 1, type_="step.delta")
+        await append_events(engine, job, 1, type_="step.delta")
         (event,) = await take(sub, 1)
         assert event.type == "step.delta" and '"type":"step.delta"' in event.data
     finally:
