@@ -52,8 +52,9 @@ class JobEventStream(Response):
         after: int,
         ping_seconds: float,
         send_timeout: float,
+        status_code: int = 200,  # FastAPI reads this default for the OpenAPI document
     ) -> None:
-        self.status_code = 200
+        self.status_code = status_code
         self.background = None
         self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         self._engine = engine
