@@ -1,4 +1,4 @@
-"""``python -m bench [all|gateway|submit|throughput|latency|memory|celery|engines|storage] [--quick] [--profile]``.
+"""``python -m bench [all|gateway|submit|throughput|latency|memory|celery|engines|storage|streams] [--quick] [--profile]``.
 
 Runs the benchmarks, prints one report with targets and PASS/MISS, and writes the numbers to
 ``bench/results/latest.json``. ``all`` (the default) runs every gateway part plus the engines part when
@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, gateway_load, object_store, profiles
+from bench import baselines, gateway_load, object_store, profiles, streams
 from bench.loadgen import load_tool
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -101,6 +101,14 @@ def run_parts(parts: list[str], work: Path, quick: bool, profile: bool, n: int |
         guarded("memory", lambda: gateway_load.memory(work, n=jobs, concurrency=jobs))
     if "storage" in parts:
         guarded("storage", lambda: object_store.run(work, quick=quick))
+    if "streams" in parts:
+        levels = (100, 1_000) if quick else streams.LEVELS
+        for kind in ("sqlite", "postgresql"):
+            guarded(
+                f"streams_{kind}",
+                lambda kind=kind: streams.idle(work, kind, levels=levels, own_jobs=200 if quick else 2_000),
+            )
+        guarded("streams_latency", lambda: streams.latency(work, samples=50 if quick else 200))
     if prof_dir is not None:
         res["profiles"] = profiles.summarise_dir(prof_dir)
     return res
@@ -287,6 +295,8 @@ def report(res: dict[str, Any]) -> str:
             if "clients" in res["storage"]
             else f"\nstorage: {res['storage']}\n"
         )
+    if any(key.startswith("streams_") for key in res):
+        w(streams.report(res))
     if "engines" in res:
         w("\n(engines) see the engines table above\n")
     return out.getvalue()
@@ -330,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         "part",
         nargs="?",
         default="all",
-        choices=["all", "gateway", "engines", "celery", "storage", *GATEWAY_PARTS],
+        choices=["all", "gateway", "engines", "celery", "storage", "streams", *GATEWAY_PARTS],
         help="what to run (default: all)",
     )
     parser.add_argument("--quick", action="store_true", help="smaller N and one round (a smoke run)")

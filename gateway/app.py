@@ -130,7 +130,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.registry = load_pipelines(settings.pipelines_dir)
     app.state.hub = hub = EventHub(
-        engine, poll_seconds=settings.sse_poll_seconds, max_pending=settings.sse_queue_events
+        engine,
+        poll_seconds=settings.sse_poll_seconds,
+        max_pending=settings.sse_queue_events,
+        listen=settings.sse_listen,
     )
     await hub.start()
     app.state.metrics = Metrics()

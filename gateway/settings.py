@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     sse_poll_seconds: float = Field(
         default=0.5, gt=0, le=30, description="The event hub's safety-net poll (it is woken on commits too)"
     )
+    sse_listen: bool = Field(
+        default=True,
+        description="PostgreSQL: LISTEN for commits of other processes (off: the poll alone, e.g. behind "
+        "a transaction-pooling PgBouncer, which cannot LISTEN)",
+    )
     sse_max_streams: int = Field(
         default=10_000, ge=0, description="Open event streams per process; 0 = no cap"
     )
