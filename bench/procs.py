@@ -17,7 +17,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-PORT_RANGE = range(18500, 18600)
+#: ``MODALINE_BENCH_PORTS=19500-19599`` moves the bench to another range (several benches on one machine).
+_LOW, _HIGH = (int(x) for x in os.environ.get("MODALINE_BENCH_PORTS", "18500-18599").split("-"))
+PORT_RANGE = range(_LOW, _HIGH + 1)
 _handed_out: set[int] = set()
 
 
@@ -33,7 +35,7 @@ def free_port() -> int:
                 continue
         _handed_out.add(port)
         return port
-    raise RuntimeError("no free port in 18500-18599")
+    raise RuntimeError(f"no free port in {PORT_RANGE.start}-{PORT_RANGE.stop - 1}")
 
 
 def release_port(port: int) -> None:

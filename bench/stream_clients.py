@@ -17,6 +17,7 @@ import itertools
 import resource
 import sys
 import time
+from pathlib import Path
 
 try:
     import uvloop
@@ -78,9 +79,9 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--jobs", required=True)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    job_ids = open(args.jobs).read().split()
+    job_ids = Path(args.jobs).read_text().split()
     if uvloop is not None:
         uvloop.install()
     asyncio.run(main(args.port, job_ids))
