@@ -240,9 +240,12 @@ def report(res: dict[str, Any]) -> str:
                 f"    {own['streams']:,} streams, each on its own running job: {own['cpu_pct']:.1f} % | "
                 f"{own['rss_mb']:.1f} MB"
             )
-        top = r["levels"][max(r["levels"], key=int)]
+        most = max(r["levels"], key=int)
+        top = r["levels"][most]
         verdict = "PASS" if top["cpu_pct"] <= 10 and top["rss_mb"] <= 300 else "MISS"
-        lines.append(f"    target at 10,000: CPU <= 10 %, RSS <= 300 MB: {verdict}")
+        if int(most) < 10_000:
+            verdict += " (but measured at fewer than 10,000 streams)"
+        lines.append(f"    target CPU <= 10 %, RSS <= 300 MB, at {int(most):,} streams: {verdict}")
     lat = res.get("streams_latency")
     if lat and "error" not in lat:
         lines.append("  commit -> SSE client across processes (PostgreSQL), ms p50 / p99:")
