@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from gateway.api.deps import EngineDep, MetricsDep, RunnerDep, SettingsDep, StorageDep
+from gateway.api.deps import EngineDep, HubDep, MetricsDep, RunnerDep, SettingsDep, StorageDep
 from gateway.api.problems import problem_response, problems
 from gateway.api.security import MetricsRead
 from gateway.files import StorageError
@@ -58,7 +58,8 @@ async def readyz(engine: EngineDep, runner: RunnerDep, settings: SettingsDep, st
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(_: MetricsRead, engine: EngineDep, metrics: MetricsDep) -> Response:
-    """Prometheus text: jobs by status (counted now), step latency, worker errors."""
+async def metrics(_: MetricsRead, engine: EngineDep, metrics: MetricsDep, hub: HubDep) -> Response:
+    """Prometheus text: jobs by status (counted now), step latency, worker errors, open event streams."""
     metrics.set_job_counts(await job_counts(engine))
+    metrics.set_hub(hub.subscribers(), hub.delivered)
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -72,6 +72,7 @@ async def test_the_open_stream_cap_answers_429(make_gateway, fake_worker, cap):
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert int(refused.headers["Retry-After"]) > 0
     assert "open event streams" in refused.json()["detail"]
+    assert "modaline_event_subscriptions 1.0" in (await gateway.get("/metrics")).text
     release.set()
     done = await first
     assert done.status_code == 200 and parse_sse(done.text)[-1]["event"] == "job.succeeded"
