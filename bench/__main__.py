@@ -1,6 +1,6 @@
 """``python -m bench [all|gateway|submit|throughput|latency|memory|celery|engines|storage|tracing|streaming|``
-``janitor] [--quick] [--profile]`` (and ``python -m bench story``: the offline story pipeline at several
-max_parallel, see ``bench/story.py``).
+``janitor|streams] [--quick] [--profile]`` (and ``python -m bench story``: the offline story pipeline at
+several max_parallel, see ``bench/story.py``).
 
 Runs the benchmarks, prints one report with targets and PASS/MISS, and writes the numbers to
 ``bench/results/latest.json``. ``all`` (the default) runs every gateway part plus the engines part when
@@ -25,7 +25,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, gateway_load, janitor_bench, object_store, profiles, streaming, tracing_cost
+from bench import (
+    baselines,
+    gateway_load,
+    janitor_bench,
+    object_store,
+    profiles,
+    streaming,
+    streams,
+    tracing_cost,
+)
 from bench.loadgen import load_tool
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -109,6 +118,14 @@ def run_parts(parts: list[str], work: Path, quick: bool, profile: bool, n: int |
         guarded("streaming", lambda: streaming.run(work, quick=quick))
     if "janitor" in parts:
         guarded("janitor", lambda: janitor_bench.run(work, quick=quick))
+    if "streams" in parts:
+        levels = (100, 1_000) if quick else streams.LEVELS
+        for kind in ("sqlite", "postgresql"):
+            guarded(
+                f"streams_{kind}",
+                lambda kind=kind: streams.idle(work, kind, levels=levels, own_jobs=200 if quick else 2_000),
+            )
+        guarded("streams_latency", lambda: streams.latency(work, samples=50 if quick else 200))
     if prof_dir is not None:
         res["profiles"] = profiles.summarise_dir(prof_dir)
     return res
@@ -309,6 +326,8 @@ def report(res: dict[str, Any]) -> str:
             if "error" not in res["janitor"]
             else f"\njanitor: {res['janitor']}\n"
         )
+    if any(key.startswith("streams_") for key in res):
+        w(streams.report(res))
     if "engines" in res:
         w("\n(engines) see the engines table above\n")
     return out.getvalue()
@@ -392,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             "tracing",
             "streaming",
             "janitor",
+            "streams",
             *GATEWAY_PARTS,
         ],
         help="what to run (default: all)",

@@ -20,9 +20,9 @@ PY = sys.executable
 
 
 def _port_range() -> range:
-    """``BENCH_PORTS=first-last``, else 100 ports from ``MODALINE_BENCH_PORT_BASE`` (default 18500): several
+    """``BENCH_PORTS`` or ``MODALINE_BENCH_PORTS`` = ``first-last``, else 100 ports from ``MODALINE_BENCH_PORT_BASE`` (default 18500): several
     benches can share a machine."""
-    if spec := os.environ.get("BENCH_PORTS"):
+    if spec := os.environ.get("BENCH_PORTS") or os.environ.get("MODALINE_BENCH_PORTS"):
         first, _, last = spec.partition("-")
         return range(int(first), int(last) + 1)
     base = int(os.environ.get("MODALINE_BENCH_PORT_BASE", "18500"))

@@ -24,10 +24,10 @@ from gateway.api.retention import RetentionView
 from gateway.auth import SCOPES, Authenticator, Limiter, UrlSigner
 from gateway.auth.keys import hash_secret, looks_like_key, visible_prefix
 from gateway.errors import NotFoundError
+from gateway.events import EventHub
 from gateway.files import FileStorage, StorageError, open_storage
 from gateway.janitor import Janitor, stray_grace_seconds
 from gateway.metrics import Metrics
-from gateway.notify import Notifier
 from gateway.pipelines import load_pipelines
 from gateway.runner import HttpWorkerClient, Runner
 from gateway.settings import Settings, load_settings
@@ -132,12 +132,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ttl_seconds=settings.signed_url_seconds,
     )
     app.state.registry = load_pipelines(settings.pipelines_dir)
-    app.state.notifier = Notifier()
+    app.state.hub = hub = EventHub(
+        engine,
+        poll_seconds=settings.sse_poll_seconds,
+        max_pending=settings.sse_queue_events,
+        listen=settings.sse_listen,
+    )
+    await hub.start()
     app.state.metrics = Metrics()
     app.state.runner = None
     app.state.janitor = None
     app.state.retention = RetentionView(engine, settings)
-    app.state.batcher = InsertBatcher(engine)
+    app.state.batcher = InsertBatcher(engine, on_commit=hub.wake)
     app.state.batcher.start()
     client: HttpWorkerClient | None = None
     try:
@@ -161,6 +167,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if client is not None:
             await client.close()
         await app.state.batcher.stop()
+        await hub.stop()
         await app.state.limiter.stop()
         await app.state.authenticator.close()
         await engine.dispose()
@@ -173,7 +180,7 @@ async def _start_runner(app: FastAPI, engine: AsyncEngine, client: HttpWorkerCli
         client=client,
         settings=app.state.settings,
         metrics=app.state.metrics,
-        on_commit=app.state.notifier.publish,
+        on_commit=app.state.hub.wake,
         caps=app.state.limiter.running_caps,
         storage=app.state.storage,
     )
@@ -197,7 +204,7 @@ def _start_janitor(app: FastAPI, engine: AsyncEngine) -> Janitor:
             settings.lease_seconds,
         ),
         on_pass=lambda done: metrics.janitor_pass(done.jobs, done.files, done.keys, done.strays),
-        on_deleted=app.state.notifier.publish,
+        on_deleted=app.state.hub.end_jobs,
     )
     janitor.start()
     return janitor

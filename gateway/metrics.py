@@ -116,6 +116,21 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.event_streams = Gauge(
+            "modaline_event_subscriptions",
+            "Open subscriptions of this process's event hub (SSE streams and in-process consumers)",
+            registry=self.registry,
+        )
+        self.event_hub_events = Gauge(
+            "modaline_event_hub_delivered",
+            "Events this process's event hub handed to subscriptions since it started",
+            registry=self.registry,
+        )
+
+    def set_hub(self, subscriptions: int, delivered: int) -> None:
+        self.event_streams.set(subscriptions)
+        self.event_hub_events.set(delivered)
+
     def observe_step(self, worker: str, outcome: str, seconds: float) -> None:
         self.step_seconds.labels(worker, outcome).observe(seconds)
 

@@ -127,7 +127,6 @@ class Settings(BaseSettings):
         description="A directory files root with less free space refuses submits and uploads (507); 0 = off",
     )
     sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
-    sse_poll_seconds: float = Field(default=0.5, gt=0, le=30)
     wait_poll_seconds: float = Field(
         default=0.5,
         gt=0,
@@ -140,6 +139,26 @@ class Settings(BaseSettings):
         gt=0,
         le=3_600,
         description="How long an OpenAI-compatible request waits for its job before answering 504",
+    )
+    sse_poll_seconds: float = Field(
+        default=0.5, gt=0, le=30, description="The event hub's safety-net poll (it is woken on commits too)"
+    )
+    sse_listen: bool = Field(
+        default=True,
+        description="PostgreSQL: LISTEN for commits of other processes (off: the poll alone, e.g. behind "
+        "a transaction-pooling PgBouncer, which cannot LISTEN)",
+    )
+    sse_max_streams: int = Field(
+        default=10_000, ge=0, description="Open event streams per process; 0 = no cap"
+    )
+    sse_max_streams_per_tenant: int = Field(
+        default=1_000, ge=0, description="Open event streams per tenant on one process; 0 = no cap"
+    )
+    sse_queue_events: int = Field(
+        default=1_000, ge=1, le=1_000_000, description="Events a stream may fall behind before it is cut off"
+    )
+    sse_send_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3_600, description="A client that takes no data this long is cut off"
     )
 
     @field_validator("database_url")

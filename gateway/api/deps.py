@@ -8,10 +8,10 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import InsufficientStorageError, NotFoundError
+from gateway.events import EventHub
 from gateway.files import FileStorage
 from gateway.files.space import low_space
 from gateway.metrics import Metrics
-from gateway.notify import Notifier
 from gateway.pipelines import PipelineRegistry, PipelineSpec
 from gateway.runner import Runner
 from gateway.settings import Settings
@@ -34,8 +34,8 @@ async def _runner(request: Request) -> Runner | None:
     return request.app.state.runner
 
 
-async def _notifier(request: Request) -> Notifier:
-    return request.app.state.notifier
+async def _hub(request: Request) -> EventHub:
+    return request.app.state.hub
 
 
 async def _batcher(request: Request) -> InsertBatcher:
@@ -54,7 +54,7 @@ EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RegistryDep = Annotated[PipelineRegistry, Depends(_registry)]
 RunnerDep = Annotated[Runner | None, Depends(_runner)]
-NotifierDep = Annotated[Notifier, Depends(_notifier)]
+HubDep = Annotated[EventHub, Depends(_hub)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 BatcherDep = Annotated[InsertBatcher, Depends(_batcher)]
 StorageDep = Annotated[FileStorage, Depends(_storage)]

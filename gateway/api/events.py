@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from gateway.api.deps import EngineDep, NotifierDep, SettingsDep
+from gateway.api.deps import EngineDep, HubDep, SettingsDep
+from gateway.api.event_stream import JobEventStream
 from gateway.api.problems import problems
 from gateway.api.security import AUTH_PROBLEMS, JobsRead
-from gateway.errors import BadRequestError, NotFoundError
-from gateway.notify import Notifier
-from gateway.store.events import events_after
+from gateway.errors import BadRequestError, RateLimitedError
+from gateway.events import EventHub
+from gateway.settings import Settings
 from gateway.store.jobs import job_status
 from gateway.store.models import EventPublic, is_terminal
 
@@ -36,7 +34,8 @@ _EVENT_SCHEMA = {
     },
 }
 
-_TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.canceled"})
+#: Retry-After of a 429 for too many open streams: streams end when their jobs do.
+_STREAMS_RETRY_SECONDS = 5
 
 
 #: A Last-Event-ID this stream accepts: an event's ``seq`` as it was sent, digits only (at most 18, so it
@@ -56,36 +55,24 @@ def _last_seen(header: str) -> int:
     raise BadRequestError(f"Last-Event-ID must be an event's integer id, got {header!r}")
 
 
-async def _stream(
-    engine: AsyncEngine, notifier: Notifier, tenant_id: str, job_id: str, after: int, poll: float
-) -> AsyncIterator[ServerSentEvent]:
-    terminal = False
-    while True:
-        events = await events_after(engine, tenant_id=tenant_id, job_id=job_id, after=after)
-        for event in events:
-            after = event.seq
-            yield ServerSentEvent(data=event.model_dump_json(), event=event.type, id=str(event.seq))
-            if event.type in _TERMINAL_EVENTS:
-                return
-        if events:
-            continue
-        if terminal:
-            return  # the job had finished before that (empty) read: nothing more will come
-        # Read the status, then the events once more: a job that finished between the two reads has its
-        # terminal event (written in the same transaction as its status) in the second one.
-        try:
-            terminal = is_terminal(await job_status(engine, tenant_id=tenant_id, job_id=job_id))
-        except NotFoundError:
-            return  # the job was deleted: nothing more will come
-
-        if not terminal:
-            await notifier.wait(job_id, poll)
+def _check_stream_caps(hub: EventHub, settings: Settings, tenant_id: str) -> None:
+    """429 when this process, or this tenant on it, already holds its cap of open streams."""
+    per_process, per_tenant = settings.sse_max_streams, settings.sse_max_streams_per_tenant
+    if per_process and hub.subscribers() >= per_process:
+        detail = f"this gateway process already holds its limit of {per_process} open event streams"
+    elif per_tenant and hub.subscribers(tenant_id) >= per_tenant:
+        detail = f"the tenant already holds its limit of {per_tenant} open event streams on this process"
+    else:
+        return
+    raise RateLimitedError(
+        f"{detail}; close one, or try again later", headers={"Retry-After": str(_STREAMS_RETRY_SECONDS)}
+    )
 
 
 @router.get(
     "/{job_id}/events",
     name="streamJobEvents",
-    response_class=EventSourceResponse,
+    response_class=JobEventStream,
     responses={
         200: {
             "description": "text/event-stream; each event's data is an EventPublic",
@@ -93,13 +80,19 @@ async def _stream(
         },
         **problems(400, 404, 422, s400="`Last-Event-ID` is not an event's id"),
         **AUTH_PROBLEMS,
+        429: {
+            **AUTH_PROBLEMS[429],
+            "description": AUTH_PROBLEMS[429]["description"]
+            + "; or this process (`MODALINE_SSE_MAX_STREAMS`) or the tenant on it "
+            "(`MODALINE_SSE_MAX_STREAMS_PER_TENANT`) already holds its cap of open streams",
+        },
     },
 )
 async def stream_job_events(
     job_id: str,
     principal: JobsRead,
     engine: EngineDep,
-    notifier: NotifierDep,
+    hub: HubDep,
     settings: SettingsDep,
     last_event_id: Annotated[
         str,
@@ -108,13 +101,28 @@ async def stream_job_events(
             json_schema_extra=_EVENT_ID_SCHEMA,
         ),
     ] = "",
-) -> EventSourceResponse:
+) -> JobEventStream:
     """Every event of the job, then new ones as they happen; ends after the job's terminal event, or when
-    the job is deleted."""
+    the job is deleted.
+
+    A stream that falls too far behind is closed with a comment saying so: reconnect with
+    `Last-Event-ID` (EventSource does) to resume where it stopped."""
     after = _last_seen(last_event_id)
     tenant_id = principal.tenant_id
-    await job_status(engine, tenant_id=tenant_id, job_id=job_id)  # 404 before the stream starts
-    return EventSourceResponse(
-        _stream(engine, notifier, tenant_id, job_id, after, settings.sse_poll_seconds),
-        ping=settings.sse_ping_seconds,
+    status = await job_status(engine, tenant_id=tenant_id, job_id=job_id)  # 404 before the stream starts
+    subscription = None
+    if not is_terminal(status):  # a finished job's events are all in the log: replay them, no hub
+        _check_stream_caps(hub, settings, tenant_id)
+        subscription = hub.subscribe(
+            tenant_id=tenant_id, job_id=job_id, max_pending=settings.sse_queue_events
+        )
+    return JobEventStream(
+        engine=engine,
+        subscription=subscription,
+        settled=hub.settled,
+        tenant_id=tenant_id,
+        job_id=job_id,
+        after=after,
+        ping_seconds=settings.sse_ping_seconds,
+        send_timeout=settings.sse_send_timeout_seconds,
     )

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from gateway.api.deps import EngineDep, MetricsDep, RunnerDep, SettingsDep, StorageDep
+from gateway.api.deps import EngineDep, HubDep, MetricsDep, RunnerDep, SettingsDep, StorageDep
 from gateway.api.problems import problem_response, problems
 from gateway.api.security import MetricsRead
 from gateway.files import StorageError
@@ -80,14 +80,16 @@ async def metrics(
     runner: RunnerDep,
     settings: SettingsDep,
     storage: StorageDep,
+    hub: HubDep,
 ) -> Response:
     """Prometheus text: jobs by status, the queue and files by origin and kind (counted now), free space,
-    job and step latency, worker errors, retries, fallbacks, lease takeovers, janitor deletions, and
-    whether this process's runner is alive."""
+    job and step latency, worker errors, retries, fallbacks, lease takeovers, janitor deletions,
+    open event streams, and whether this process's runner is alive."""
     metrics.set_job_counts(await job_counts(engine))
     metrics.set_queue_age(await oldest_queued_age(engine))
     metrics.runner_up.set(1 if settings.runs_runner and runner is not None and runner.alive else 0)
     metrics.set_stored([(c.origin, c.kind, c.files, c.bytes) for c in await stored_counts(engine)])
     if (free := free_bytes(storage)) is not None:
         metrics.free_bytes.set(free)
+    metrics.set_hub(hub.subscribers(), hub.delivered)
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

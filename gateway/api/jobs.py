@@ -11,7 +11,7 @@ from opentelemetry.trace import SpanKind
 from gateway.api.deps import (
     BatcherDep,
     EngineDep,
-    NotifierDep,
+    HubDep,
     RegistryDep,
     RunnerDep,
     SettingsDep,
@@ -131,7 +131,7 @@ async def create_job(
     registry: RegistryDep,
     batcher: BatcherDep,
     storage: StorageDep,
-    notifier: NotifierDep,
+    hub: HubDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
     prefer: Annotated[
         str | None,
@@ -184,7 +184,7 @@ async def create_job(
         response.headers["Preference-Applied"] = f"wait={wait}"
         await wait_for_end(
             engine,
-            notifier,
+            hub,
             tenant_id=principal.tenant_id,
             job_id=job.id,
             within=wait,
@@ -257,12 +257,14 @@ async def get_job(job_id: str, request: Request, principal: JobsRead, engine: En
     responses=problems(404, 409, 422, s409="the job has already finished") | AUTH_PROBLEMS,
 )
 async def cancel_job(
-    job_id: str, request: Request, principal: JobsWrite, engine: EngineDep, runner: RunnerDep
+    job_id: str, request: Request, principal: JobsWrite, engine: EngineDep, runner: RunnerDep, hub: HubDep
 ) -> JobPublic:
     """Cancel a queued or running job: no further steps start and the in-flight worker call is aborted."""
     tenant_id = principal.tenant_id
     canceled_now = await store.request_cancel(engine, tenant_id=tenant_id, job_id=job_id)
-    if not canceled_now and runner is not None:
+    if canceled_now:
+        hub.wake()  # its job.canceled event is committed
+    elif runner is not None:
         runner.cancel_now(job_id)
     job = await store.get_job(engine, tenant_id=tenant_id, job_id=job_id)
     [job] = await with_expiry([job], request, tenant_id)
@@ -288,11 +290,11 @@ async def delete_job(
     principal: JobsWrite,
     engine: EngineDep,
     storage: StorageDep,
-    notifier: NotifierDep,
+    hub: HubDep,
 ) -> Response:
     """Delete a finished job and what is only its own: steps, events, outputs, and uploaded inputs no
     other job uses. A queued or running job is refused (409): cancel it first."""
     deleted = await lifecycle.delete_job(engine, tenant_id=principal.tenant_id, job_id=job_id)
-    notifier.publish([job_id])  # an open event stream of the job ends
+    hub.end_jobs([job_id])  # an open event stream of the job ends
     await drain_entries(engine, storage, deleted.outbox)
     return Response(status_code=204)

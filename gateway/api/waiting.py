@@ -1,21 +1,20 @@
 """Waiting for a job to end without holding anything but a timer: ``Prefer: wait`` and the OpenAI routes.
 
-The wait sleeps on the in-process :class:`~gateway.notify.Notifier` (the runner in this process announces
-every committed change) and, for a runner in another process, wakes every ``poll`` seconds as well. Each
+The wait sleeps on a :class:`~gateway.events.hub.JobWatch` of the process's event hub (which hears of every
+commit in this process and, on PostgreSQL, of other processes' too) and also wakes every ``poll`` seconds. Each
 wake costs one short status read; no database connection and no runner slot is held in between.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import BadRequestError
-from gateway.notify import Notifier
+from gateway.events import EventHub
 from gateway.store.jobs import job_status
 from gateway.store.models import is_terminal
 
@@ -55,7 +54,7 @@ def preferred_wait(header: str | None) -> int | None:
 
 async def wait_for_end(
     engine: AsyncEngine,
-    notifier: Notifier,
+    hub: EventHub,
     *,
     tenant_id: str,
     job_id: str,
@@ -70,7 +69,7 @@ async def wait_for_end(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    with notifier.watch(job_id) as changed:
+    with hub.watch(tenant_id=tenant_id, job_id=job_id) as changed:
         while True:
             changed.clear()
             if is_terminal(await job_status(engine, tenant_id=tenant_id, job_id=job_id)):
@@ -78,5 +77,4 @@ async def wait_for_end(
             left = deadline - loop.time()
             if left <= 0 or (gone is not None and await gone()):
                 return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(poll, left))
+            await changed.wait(min(poll, left))

@@ -49,6 +49,7 @@ class Runner:
         self._registry = registry
         self.settings = settings
         self.caps = caps  # each tenant's cap on running jobs, as the claims must respect it now
+        self._on_commit = on_commit  # told of every commit that logged events (claims included)
         self.writer = JobWriter(
             engine, owner=self.owner, max_batch=settings.write_batch_max, on_commit=on_commit
         )
@@ -213,6 +214,8 @@ class Runner:
     # --- jobs ----------------------------------------------------------------------------------------
 
     def _launch(self, claimed: list[ClaimedJob]) -> None:
+        if claimed and self._on_commit is not None:
+            self._on_commit(job.id for job in claimed)  # their job.running events are committed
         for job in claimed:
             try:
                 spec = self._registry.get(job.pipeline)

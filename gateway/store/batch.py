@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.store.events import announce_sync
 from gateway.store.group_commit import GroupCommit
 from gateway.store.models import EVENTS, JOB_FILES, JOBS, utcnow
 from gateway.store.queue import NO_CAPS, ClaimedJob, RunningCaps, claimed_event, lease_values, running_counts
@@ -56,10 +57,12 @@ def _merged(items: Sequence[Rows]) -> dict[Table, list[dict[str, Any]]]:
 
 def insert_rows_sync(conn: Connection, *submissions: Rows) -> None:
     """Insert per table (one executemany each), in the order the tables first appear: callers list them
-    in foreign-key order."""
+    in foreign-key order. Events appended are announced once (:func:`announce_sync`)."""
     for table, values in _merged(submissions).items():
         if values:
             conn.execute(insert(table), values)
+            if table is EVENTS:
+                announce_sync(conn)
 
 
 async def insert_rows(conn: AsyncConnection, rows: Rows) -> None:
@@ -84,8 +87,11 @@ def _inserted(rows: Rows) -> Inserted:
 class InsertBatcher(GroupCommit[Rows, Inserted]):
     """Collects :meth:`insert` calls while a transaction runs and commits them together next."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 500) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, max_batch: int = 500, on_commit: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(engine, name="insert-batcher", max_batch=max_batch)
+        self._on_commit = on_commit  # told after each commit (its job.queued events are in the log)
         self._handoff: Handoff | None = None
         self._reserved = 0  # runner slots reserved for the transaction in flight (one at a time)
         self._caps = NO_CAPS
@@ -145,6 +151,8 @@ class InsertBatcher(GroupCommit[Rows, Inserted]):
         return out
 
     def committed(self, items: list[Rows], outs: list[Inserted]) -> None:
+        if self._on_commit is not None:
+            self._on_commit()
         if self._handoff is None:
             return
         claimed, queued = _claimed_and_queued(items)

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store.events import announce_sync
 from gateway.store.group_commit import GroupCommit
 from gateway.store.models import EVENTS, FILES, JOBS, STEPS, utcnow
 from gateway.store.queue import lock_in_id_order
@@ -88,6 +89,8 @@ class JobWriter(GroupCommit[Write, bool]):
         owned = {row.id for row in conn.execute(self._fence, {"fence_ids": job_ids, "fence_at": utcnow()})}
         for stmt, params in self._statements([w for w in items if w.job_id in owned]):
             conn.execute(stmt, params)
+            if stmt is _EVENT_INSERT:
+                announce_sync(conn)  # one NOTIFY for the whole transaction
         return [w.job_id in owned for w in items]
 
     def committed(self, items: list[Write], outs: list[bool]) -> None:

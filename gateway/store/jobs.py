@@ -24,6 +24,7 @@ from gateway.errors import (
 )
 from gateway.store.batch import InsertBatcher, insert_rows
 from gateway.store.db import write_tx
+from gateway.store.events import announce
 from gateway.store.models import (
     EVENTS,
     FILES,
@@ -278,6 +279,7 @@ async def request_cancel(engine: AsyncEngine, *, tenant_id: str, job_id: str) ->
             )
             canceled = event_row("job.canceled", now, status="canceled", detail="canceled")
             await conn.execute(insert(EVENTS), {**canceled, "job_id": job_id, "tenant_id": tenant_id})
+            await announce(conn)
             return True
         flagged = await conn.execute(
             update(JOBS)

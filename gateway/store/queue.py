@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Row, case, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.db import write_tx
+from gateway.store.events import announce
 from gateway.store.models import EVENTS, JOBS, STEPS, as_utc, utcnow
 from gateway.store.rows import EventRow, event_row
 
@@ -161,6 +162,7 @@ async def _claim(
         await conn.execute(
             insert(EVENTS), [{**running, "job_id": r.id, "tenant_id": r.tenant_id} for r in rows]
         )
+        await announce(conn)
         steps = (await conn.execute(select(STEPS).where(STEPS.c.job_id.in_([r.id for r in rows])))).all()
     claimed = {
         r.id: ClaimedJob(

@@ -37,6 +37,48 @@ async def submit(client: httpx.AsyncClient, pipeline: str, **inputs: Any) -> dic
     return response.json()  # type: ignore[no-any-return]
 
 
+async def append_events(
+    engine: Any, job_id: str, n: int, *, tenant: str = "default", type_: str = "test.burst", detail: str = ""
+) -> None:
+    """Append ``n`` events to a job in one transaction, as the gateway's writers do (with the announcement
+    other processes' hubs listen for)."""
+    from sqlalchemy import insert
+
+    from gateway.store.db import write_tx
+    from gateway.store.events import announce
+    from gateway.store.models import EVENTS, utcnow
+    from gateway.store.rows import event_row
+
+    now = utcnow()
+    rows = [
+        {**event_row(type_, now, status=None, detail=detail or str(i)), "job_id": job_id, "tenant_id": tenant}
+        for i in range(n)
+    ]
+    async with write_tx(engine) as conn:
+        await conn.execute(insert(EVENTS), rows)
+        await announce(conn)
+
+
+async def log_seqs(engine: Any, job_id: str) -> list[int]:
+    """Every event seq of a job in the log, in order."""
+    from sqlalchemy import select
+
+    from gateway.store.models import EVENTS
+
+    query = select(EVENTS.c.seq).where(EVENTS.c.job_id == job_id).order_by(EVENTS.c.seq)
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).scalars())
+
+
+async def until(condition: Any, within: float = 15.0) -> None:
+    """Wait until ``condition()`` is true; fail after ``within`` seconds."""
+    for _ in range(int(within / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still not true after {within} s")
+
+
 def free_port() -> int:
     """A port the OS says is free right now (bound to port 0, then released)."""
     import socket

@@ -132,8 +132,9 @@ async def test_a_running_job_is_refused_with_409_until_it_is_canceled(gateway, f
 
 
 async def test_the_event_stream_of_a_job_deleted_while_followed_ends(gateway, fake_worker, database_url):
-    # The route's own event generator (httpx's ASGI transport hands a body over only once it is complete).
-    from gateway.api.events import _stream
+    # The route's own stream, driven as the ASGI server drives it (httpx's ASGI transport hands a body over
+    # only once it is complete).
+    from gateway.api.event_stream import JobEventStream
     from gateway.store.db import write_tx
     from gateway.store.lifecycle import delete_jobs_sync
 
@@ -142,26 +143,45 @@ async def test_the_event_stream_of_a_job_deleted_while_followed_ends(gateway, fa
     job = await submit(gateway, "chain", text="x")
     await fake_worker.wait_for_call("two")
     app = gateway.app  # type: ignore[attr-defined]
-    seen: list[str] = []
+    hub = app.state.hub
+    body: list[bytes] = []
     following = asyncio.Event()
+    stream = JobEventStream(
+        engine=app.state.engine,
+        subscription=hub.subscribe(tenant_id="default", job_id=job["id"]),
+        settled=hub.settled,
+        tenant_id="default",
+        job_id=job["id"],
+        after=0,
+        ping_seconds=0.05,
+        send_timeout=10,
+    )
 
-    async def follow() -> None:
-        async for event in _stream(app.state.engine, app.state.notifier, "default", job["id"], 0, 0.05):
-            seen.append(str(event.event))
-            if event.event == "step.running":
+    async def receive() -> dict[str, object]:
+        await asyncio.Event().wait()  # the client never hangs up
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.body":
+            body.append(message.get("body", b""))  # type: ignore[arg-type]
+            if b"event: step.running" in b"".join(body):
                 following.set()
 
-    reader = asyncio.create_task(follow())
+    reader = asyncio.create_task(stream({"type": "http"}, receive, send))
     await asyncio.wait_for(following.wait(), 10)
-    # Another replica (or the janitor) deletes it: the rows vanish under the open stream.
+    # Its rows vanish under the open stream, and the deleting process tells its hub (as DELETE and the
+    # janitor do).
     engine = create_engine(database_url)
     try:
         async with write_tx(engine) as conn:
             await conn.run_sync(delete_jobs_sync, [job["id"]])
     finally:
         await engine.dispose()
+    hub.end_jobs([job["id"]])
     await asyncio.wait_for(reader, 10)  # the stream ended by itself, without an error
-    assert seen[:2] == ["job.queued", "job.running"] and "job.succeeded" not in seen
+    text = b"".join(body).decode()
+    assert "event: job.queued" in text and "event: job.running" in text and "job.succeeded" not in text
+    assert text.rstrip().endswith(": closed: the job was deleted")
     release.set()
 
 

@@ -129,6 +129,9 @@ export interface paths {
          * Streamjobevents
          * @description Every event of the job, then new ones as they happen; ends after the job's terminal event, or when
          *     the job is deleted.
+         *
+         *     A stream that falls too far behind is closed with a comment saying so: reconnect with
+         *     `Last-Event-ID` (EventSource does) to resume where it stopped.
          */
         get: operations["streamJobEvents"];
         put?: never;
@@ -2022,7 +2025,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Problem (RFC 9457): the tenant's requests-per-minute limit is used up (`Retry-After`, `RateLimit`) */
+            /** @description Problem (RFC 9457): the tenant's requests-per-minute limit is used up (`Retry-After`, `RateLimit`); or this process (`MODALINE_SSE_MAX_STREAMS`) or the tenant on it (`MODALINE_SSE_MAX_STREAMS_PER_TENANT`) already holds its cap of open streams */
             429: {
                 headers: {
                     [name: string]: unknown;

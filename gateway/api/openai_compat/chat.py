@@ -5,7 +5,6 @@ as one chunk when the worker did not stream), then ``data: [DONE]``."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,7 +20,7 @@ from gateway.api.problems import openai_error_body
 from gateway.errors import GatewayError, InvalidInputError
 from gateway.pipelines import PipelineSpec
 from gateway.store.events import events_after
-from gateway.store.models import JobPublic
+from gateway.store.models import EventPublic, JobPublic
 
 router = APIRouter(tags=["openai"])
 
@@ -199,15 +198,17 @@ async def _deltas(calls: Calls, job_id: str, step_id: str | None) -> AsyncIterat
     clock = asyncio.get_running_loop().time
     deadline = clock() + calls.settings.openai_wait_seconds
     tenant_id, after, last_sent = calls.principal.tenant_id, 0, clock()
-    with calls.notifier.watch(job_id) as changed:
+    with calls.hub.watch(tenant_id=tenant_id, job_id=job_id) as changed:
         while True:
             changed.clear()
             events = await events_after(calls.engine, tenant_id=tenant_id, job_id=job_id, after=after)
             for event in events:
                 after = event.seq
-                if event.type == "step.delta" and event.step_id == step_id and event.detail:
-                    last_sent = clock()
-                    yield event.detail
+                if event.type == "step.delta":
+                    delta = EventPublic.model_validate_json(event.data)
+                    if delta.step_id == step_id and delta.detail:
+                        last_sent = clock()
+                        yield delta.detail
                 if event.type in _TERMINAL_EVENTS:
                     return
             if events:
@@ -218,9 +219,4 @@ async def _deltas(calls: Calls, job_id: str, step_id: str | None) -> AsyncIterat
             left = deadline - clock()
             if left <= 0 or await calls.request.is_disconnected():
                 return
-            await _wait(changed, min(calls.settings.wait_poll_seconds, left))
-
-
-async def _wait(event: asyncio.Event, within: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), within)
+            await changed.wait(min(calls.settings.wait_poll_seconds, left))

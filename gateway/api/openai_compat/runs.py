@@ -10,14 +10,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.api.deps import BatcherDep, EngineDep, NotifierDep, RegistryDep, SettingsDep, StorageDep
+from gateway.api.deps import BatcherDep, EngineDep, HubDep, RegistryDep, SettingsDep, StorageDep
 from gateway.api.security import JobsWrite
 from gateway.api.submit import Submission, check_submit_limits, submit_job
 from gateway.api.waiting import wait_for_end
 from gateway.auth import Principal
 from gateway.errors import InvalidInputError, JobFailedError, JobTimeoutError
+from gateway.events import EventHub
 from gateway.files import FileStorage, StoredFile
-from gateway.notify import Notifier
 from gateway.pipelines import InputValidationError, PipelineRegistry, PipelineSpec, validate_job_inputs
 from gateway.settings import Settings
 from gateway.store import jobs as store
@@ -31,7 +31,7 @@ NO_RETRY = {"x-should-retry": "false"}
 
 @dataclass
 class Calls:
-    """What an OpenAI route needs to run its job: the caller and the app's engine, notifier, storage…"""
+    """What an OpenAI route needs to run its job: the caller and the app's engine, event hub, storage…"""
 
     request: Request
     principal: Principal
@@ -40,7 +40,7 @@ class Calls:
     registry: PipelineRegistry
     batcher: InsertBatcher
     storage: FileStorage
-    notifier: Notifier
+    hub: EventHub
 
     async def start(
         self,
@@ -79,7 +79,7 @@ class Calls:
         504 still running after ``MODALINE_OPENAI_WAIT_SECONDS``; the job stays in the history)."""
         await wait_for_end(
             self.engine,
-            self.notifier,
+            self.hub,
             tenant_id=self.principal.tenant_id,
             job_id=job_id,
             within=self.settings.openai_wait_seconds,
@@ -137,9 +137,9 @@ async def _calls(
     registry: RegistryDep,
     batcher: BatcherDep,
     storage: StorageDep,
-    notifier: NotifierDep,
+    hub: HubDep,
 ) -> Calls:
-    return Calls(request, principal, engine, settings, registry, batcher, storage, notifier)
+    return Calls(request, principal, engine, settings, registry, batcher, storage, hub)
 
 
 CallsDep = Annotated[Calls, Depends(_calls)]

@@ -159,6 +159,10 @@ def configure_logging(service: str, fmt: LogFormat | None = None, *, level: int 
         routed = logging.getLogger(name)
         routed.handlers.clear()
         routed.propagate = True
+        # A dictConfig/fileConfig run earlier in the process (a library's, or uvicorn's own with
+        # disable_existing_loggers) may have disabled these loggers or raised their level: undo that too.
+        routed.disabled = False
+        routed.setLevel(logging.NOTSET)
 
 
 #: ``log_config`` for ``uvicorn.run``: leave logging as :func:`configure_logging` set it.
