@@ -23,7 +23,8 @@ from modaline_cli.errors import ApiError, CliError, ExitCode, FieldLabel, Unreac
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 #: Ordinary calls; a read may be slow when the gateway is busy, but never minutes.
-TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+READ_SECONDS = 60.0
+TIMEOUT = httpx.Timeout(READ_SECONDS, connect=10.0)
 #: Event streams and downloads: the gateway pings a stream every 15 s by default, so a minute of silence
 #: means the connection is dead (then the stream is reopened where it stopped).
 STREAM_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -146,6 +147,12 @@ class Client:
             response = self._http.request(method, path, **kwargs)
         return self._json(self.check(response, field_label))
 
+    def send(self, method: str, path: str) -> None:
+        """One request whose success has no body (``204 No Content``)."""
+        with self.translated():
+            response = self._http.request(method, path)
+        self.check(response)
+
     # --- the API ------------------------------------------------------------------------------------
 
     def pipelines(self) -> list[dict[str, Any]]:
@@ -162,14 +169,22 @@ class Client:
         files: dict[str, Path],
         *,
         idempotency_key: str | None = None,
+        prefer_wait: int | None = None,
         field_label: FieldLabel | None = None,
     ) -> dict[str, Any]:
-        """Queue a job: JSON when every input is a value, one multipart request when files go with it."""
+        """Queue a job: JSON when every input is a value, one multipart request when files go with it.
+
+        ``prefer_wait``: send ``Prefer: wait=N`` (RFC 7240), so the answer comes when the job has ended
+        (the whole finished job) or after N seconds (the job as it is then); the read timeout grows by N."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        extra: dict[str, Any] = {}
+        if prefer_wait:
+            headers["Prefer"] = f"wait={prefer_wait}"
+            extra["timeout"] = httpx.Timeout(READ_SECONDS + prefer_wait, connect=10.0)
         if not files:
             body = {"pipeline": pipeline, "inputs": values}
             answer: dict[str, Any] = self.call(
-                "POST", "/v1/jobs", json=body, headers=headers, field_label=field_label
+                "POST", "/v1/jobs", json=body, headers=headers, field_label=field_label, **extra
             )
             return answer
         with contextlib.ExitStack() as stack:
@@ -185,6 +200,7 @@ class Client:
                 files=parts,
                 headers=headers,
                 field_label=field_label,
+                **extra,
             )
             return answer
 
@@ -211,6 +227,12 @@ class Client:
     def cancel(self, job_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = self.call("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel")
         return answer
+
+    def delete_job(self, job_id: str) -> None:
+        self.send("DELETE", f"/v1/jobs/{quote(job_id, safe='')}")
+
+    def delete_file(self, file_id: str) -> None:
+        self.send("DELETE", f"/v1/files/{quote(file_id, safe='')}")
 
     @contextlib.contextmanager
     def events(self, job_id: str, *, after: int) -> Iterator[EventSource]:

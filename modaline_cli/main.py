@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from modaline_cli.client import Client
 from modaline_cli.downloads import download, save_outputs
-from modaline_cli.errors import CliError, ExitCode
+from modaline_cli.errors import ApiError, CliError, ExitCode
 from modaline_cli.options import Options, common_options
 from modaline_cli.output import (
     Output,
@@ -102,7 +102,7 @@ def run() -> None:
 @cli.group()
 @common_options(top=False)
 def jobs() -> None:
-    """List, show, follow and cancel jobs."""
+    """List, show, follow, cancel and delete jobs."""
 
 
 @jobs.command("list")
@@ -198,10 +198,38 @@ def jobs_cancel(ctx: click.Context, job_id: str) -> None:
         )
 
 
+@jobs.command("delete")
+@click.argument("job_ids", metavar="JOB_ID...", nargs=-1, required=True)
+@common_options(top=False)
+@click.pass_context
+def jobs_delete(ctx: click.Context, job_ids: tuple[str, ...]) -> None:
+    """Delete finished jobs with their steps, events, outputs and the uploads only they use. A queued
+    or running job is refused: cancel it first. Every id is tried; the exit code is the first failure's."""
+    client, output = _session(ctx)
+    deleted: list[str] = []
+    failed: list[tuple[str, CliError]] = []
+    with client:
+        for job_id in dict.fromkeys(job_ids):
+            try:
+                client.delete_job(job_id)
+            except ApiError as exc:
+                failed.append((job_id, _delete_error("job", job_id, exc)))
+                continue
+            deleted.append(job_id)
+            output.note(f"deleted job {job_id}")
+    if output.json_mode:
+        output.json({"deleted": deleted, "failed": [{"id": i, **e.as_json()} for i, e in failed]})
+    else:
+        for _, error in failed:
+            _report(ctx, error)
+    if failed:
+        ctx.exit(int(failed[0][1].code))
+
+
 @cli.group()
 @common_options(top=False)
 def files() -> None:
-    """Download files (uploads and outputs)."""
+    """Download and delete files (uploads and outputs)."""
 
 
 @files.command("get")
@@ -230,6 +258,43 @@ def files_get(ctx: click.Context, file_id: str, target: Path | None) -> None:
     elif saved.path != "-":
         output.out.print(saved.path, highlight=False, markup=False)
         output.note(f"{saved.bytes} bytes, {saved.content_type}")
+
+
+@files.command("delete")
+@click.argument("file_id")
+@common_options(top=False)
+@click.pass_context
+def files_delete(ctx: click.Context, file_id: str) -> None:
+    """Delete an upload no job uses (a job's inputs and outputs go when the job is deleted)."""
+    client, output = _session(ctx)
+    with client:
+        try:
+            client.delete_file(file_id)
+        except ApiError as exc:
+            raise _delete_error("file", file_id, exc) from None
+    if output.json_mode:
+        output.json({"deleted": [file_id]})
+    else:
+        output.note(f"deleted file {file_id}")
+
+
+def _delete_error(kind: str, item_id: str, exc: ApiError) -> CliError:
+    """A refused delete in plain words: what to do instead for a 409, which id for a 404."""
+    if exc.status == 409 and kind == "job":
+        exc.message = (
+            f"job {item_id} is queued or running and cannot be deleted: cancel it first "
+            f"(`modaline jobs cancel {item_id}`), then delete it"
+        )
+    elif exc.status == 409:
+        exc.message = (
+            f"file {item_id} is an input or an output of a job and cannot be deleted on its own: "
+            "delete the job (`modaline jobs delete JOB_ID`) and its files go with it"
+        )
+    elif exc.status == 404:
+        exc.message = f"no {kind} {item_id} (it may have been deleted already)"
+    else:
+        exc.message = f"{kind} {item_id}: {exc.message}"
+    return exc
 
 
 @cli.group()

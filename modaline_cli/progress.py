@@ -283,3 +283,18 @@ def progress_for(board: StepBoard, console: Console, *, quiet: bool) -> Progress
     if console.is_terminal and not console.is_dumb_terminal:
         return LiveProgress(board, console)
     return LineProgress(board, console)
+
+
+def show_ended(board: StepBoard, console: Console, *, quiet: bool) -> None:
+    """A job that had already ended when its answer came (``Prefer: wait``): its board once, as it ended
+    (the table on a terminal, one line per step otherwise, nothing when quiet)."""
+    if quiet:
+        return
+    if console.is_terminal and not console.is_dumb_terminal:
+        console.print(board.render())
+        return
+    console.print(f"job {board.job_id} ({board.pipeline}): {board.status}", highlight=False, markup=False)
+    for row in board.rows:
+        line = _step_line(row)
+        attempt = f" (attempt {row.attempt})" if row.attempt > 1 and row.status != "running" else ""
+        console.print(line + attempt, highlight=False, markup=False)

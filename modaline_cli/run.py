@@ -9,6 +9,7 @@ in one multipart request.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,9 @@ from modaline_cli.output import Output, job_summary, output_lines
 from modaline_cli.watching import exit_code_for, watch_job
 
 FILE_TYPES = ("image", "audio")
+#: ``--wait`` submits with ``Prefer: wait=`` this many seconds (the gateway's cap): a job that ends
+#: within it needs that one request. ``MODALINE_PREFER_WAIT`` changes it (0: follow the events at once).
+PREFER_WAIT = 60
 #: Names the run command uses itself: an input with one of them is given as ``--input-<name>``.
 RESERVED = frozenset({"wait", "out", "json", "url", "key", "help", "idempotency_key", "idempotency-key"})
 _METAVAR = {
@@ -114,7 +118,14 @@ def pipeline_command(spec: dict[str, Any]) -> click.Command:
         options = ctx.find_object(Options) or Options()
         output = Output(json_mode=options.json)
         with Client(options.connection()) as client:
-            job = client.submit(name, values, files, idempotency_key=idempotency_key, field_label=label)
+            job = client.submit(
+                name,
+                values,
+                files,
+                idempotency_key=idempotency_key,
+                prefer_wait=prefer_wait() if (wait or out) else None,
+                field_label=label,
+            )
             if not (wait or out):
                 _queued(output, job)
                 return
@@ -150,6 +161,22 @@ def pipeline_command(spec: dict[str, Any]) -> click.Command:
         no_args_is_help=False,
     )
     return common_options(top=False)(command)
+
+
+def prefer_wait() -> int:
+    """Seconds of ``Prefer: wait`` for ``--wait``: ``MODALINE_PREFER_WAIT`` (0 to 60), else 60."""
+    raw = os.environ.get("MODALINE_PREFER_WAIT", "").strip()
+    if not raw:
+        return PREFER_WAIT
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise CliError(
+            f"MODALINE_PREFER_WAIT={raw!r} is not a whole number of seconds (0 to 60)", code=ExitCode.USAGE
+        ) from None
+    if not 0 <= seconds <= PREFER_WAIT:
+        raise CliError(f"MODALINE_PREFER_WAIT={seconds} is not between 0 and 60", code=ExitCode.USAGE)
+    return seconds
 
 
 def _queued(output: Output, job: dict[str, Any]) -> None:

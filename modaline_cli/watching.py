@@ -8,7 +8,10 @@ from modaline_cli.client import Client
 from modaline_cli.errors import CliError, ExitCode, Unreachable
 from modaline_cli.events import follow_events
 from modaline_cli.output import Output
-from modaline_cli.progress import StepBoard, progress_for
+from modaline_cli.progress import StepBoard, progress_for, show_ended
+
+#: Job statuses after which nothing changes any more.
+TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 
 
 def watch_job(
@@ -18,6 +21,9 @@ def watch_job(
     event as one JSON line on standard output (``jobs watch --json``)."""
     job_id = str(job["id"])
     board = StepBoard(job)
+    if job.get("status") in TERMINAL and not events_json:
+        show_ended(board, output.err, quiet=output.json_mode)  # ended within a ``Prefer: wait``
+        return job
     try:
         with progress_for(board, output.err, quiet=output.json_mode) as progress:
             for event in follow_events(client, job_id, on_reconnect=progress.reconnecting):
