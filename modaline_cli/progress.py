@@ -67,6 +67,14 @@ def seconds(value: float | None) -> str:
     return f"{minutes} min {rest} s"
 
 
+def _error_text(error: Any) -> str:
+    """A step's ``error`` of the job's answer as one phrase (``Title: detail``), or ""."""
+    if not isinstance(error, dict):
+        return ""
+    title, detail = str(error.get("title") or ""), str(error.get("detail") or "")
+    return f"{title}: {detail}" if title and detail else title or detail
+
+
 @dataclass
 class StepRow:
     """What the board knows of one step (or one map item)."""
@@ -102,6 +110,7 @@ class StepBoard:
                 attempt=int(step.get("attempts") or 0),
                 started=parse_time(step.get("started_at")),
                 finished=parse_time(step.get("finished_at")),
+                detail=_error_text(step.get("error")),
             )
             for step in job.get("steps") or []
             if isinstance(step, dict)

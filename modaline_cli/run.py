@@ -26,8 +26,10 @@ from modaline_cli.output import Output, job_summary, output_lines
 from modaline_cli.watching import exit_code_for, watch_job
 
 FILE_TYPES = ("image", "audio")
-#: ``--wait`` submits with ``Prefer: wait=`` this many seconds (the gateway's cap): a job that ends
-#: within it needs that one request. ``MODALINE_PREFER_WAIT`` changes it (0: follow the events at once).
+#: ``--wait`` without a terminal (a script, a pipe, ``--json``) submits with ``Prefer: wait=`` this many
+#: seconds (the gateway's cap): a job that ends within it needs that one request. On a terminal the live
+#: board follows the events from the start instead (a silent minute would hide the progress).
+#: ``MODALINE_PREFER_WAIT`` changes it (0: follow the events at once everywhere).
 PREFER_WAIT = 60
 #: Names the run command uses itself: an input with one of them is given as ``--input-<name>``.
 RESERVED = frozenset({"wait", "out", "json", "url", "key", "help", "idempotency_key", "idempotency-key"})
@@ -123,7 +125,7 @@ def pipeline_command(spec: dict[str, Any]) -> click.Command:
                 values,
                 files,
                 idempotency_key=idempotency_key,
-                prefer_wait=prefer_wait() if (wait or out) else None,
+                prefer_wait=prefer_wait() if (wait or out) and not _live(output) else None,
                 field_label=label,
             )
             if not (wait or out):
@@ -161,6 +163,11 @@ def pipeline_command(spec: dict[str, Any]) -> click.Command:
         no_args_is_help=False,
     )
     return common_options(top=False)(command)
+
+
+def _live(output: Output) -> bool:
+    """Whether progress is drawn live on a terminal (then the events are followed from the start)."""
+    return not output.json_mode and output.err.is_terminal and not output.err.is_dumb_terminal
 
 
 def prefer_wait() -> int:

@@ -143,9 +143,11 @@ class Gateway:
         )
         return Result(done.returncode, done.stdout, done.stderr)
 
-    def popen(self, *args: str, key: str | None = None, url: str | None = None) -> subprocess.Popen[str]:
+    def popen(
+        self, *args: str, key: str | None = None, url: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         """Start ``modaline ARGS`` without waiting for it."""
-        extra = {"MODALINE_URL": url or self.url, **({"MODALINE_API_KEY": key} if key else {})}
+        extra = {"MODALINE_URL": url or self.url, **({"MODALINE_API_KEY": key} if key else {}), **(env or {})}
         return subprocess.Popen(
             [str(modaline_executable()), *args],
             env=clean_env(**extra),

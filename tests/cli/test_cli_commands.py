@@ -76,7 +76,8 @@ def test_run_without_wait_prints_only_the_new_job_id(gateway: Gateway) -> None:
 
 
 def test_run_wait_follows_every_step_and_prints_the_text_output(gateway: Gateway) -> None:
-    ran = gateway.cli("run", "hold", "--text", "hi", "--wait")
+    # MODALINE_PREFER_WAIT=0: no Prefer: wait on the submit, so every change arrives as an event
+    ran = gateway.cli("run", "hold", "--text", "hi", "--wait", env={"MODALINE_PREFER_WAIT": "0"})
     assert ran.code == 0, ran.err
     assert ran.out == "text: hi>first>held\n"
     lines = ran.err.splitlines()
@@ -95,9 +96,13 @@ def test_run_wait_follows_every_step_and_prints_the_text_output(gateway: Gateway
 
 def test_a_failed_job_exits_1_and_says_why_and_retries_are_shown(gateway: Gateway) -> None:
     gateway.worker.fake.plan["say"] = Behaviour(fail_times=1, retryable=True)
-    retried = gateway.cli("run", "echo", "--text", "again", "--wait")
+    retried = gateway.cli("run", "echo", "--text", "again", "--wait", env={"MODALINE_PREFER_WAIT": "0"})
     assert retried.code == 0, retried.err
     assert "step say (llm) will retry: " in retried.err and "step say (llm) running, attempt 2" in retried.err
+    gateway.worker.fake.plan["say"] = Behaviour(fail_times=1, retryable=True)
+    at_once = gateway.cli("run", "echo", "--text", "again", "--wait")  # ended within the Prefer: wait
+    assert at_once.code == 0, at_once.err
+    assert re.search(r"step say \(llm\) succeeded in \d+\.\d s \(attempt 2\)", at_once.err), at_once.err
 
     gateway.worker.fake.plan["say"] = Behaviour(fail_times=99, retryable=False, status=422)
     failed = gateway.cli("run", "echo", "--text", "never", "--wait")
@@ -289,3 +294,59 @@ def test_an_unreachable_gateway_is_named(gateway: Gateway) -> None:
     assert flag.code == 3 and url in flag.err
     bad = gateway.cli("pipelines", "--url", "localhost:8000")
     assert bad.code == 2 and "must start with http:// or https://" in bad.err
+
+
+def test_jobs_delete_removes_finished_jobs_and_refuses_running_ones(gateway: Gateway) -> None:
+    done = gateway.cli("run", "echo", "--text", "gone", "--wait", "--json").json()
+    deleted = gateway.cli("jobs", "delete", done["id"])
+    assert deleted.code == 0 and deleted.out == "", deleted.err
+    assert f"deleted job {done['id']}" in deleted.err
+    shown = gateway.cli("jobs", "show", done["id"])
+    assert shown.code == 2 and "Not found" in shown.err
+    again = gateway.cli("jobs", "delete", done["id"])
+    assert again.code == 2 and f"no job {done['id']} (it may have been deleted already)" in again.err
+
+    release = gateway.worker.hold("held")
+    running = gateway.cli("run", "hold", "--text", "busy").out.strip()
+    gateway.worker.wait_for_call(running, "held")
+    finished = gateway.cli("run", "echo", "--text", "old", "--wait", "--json").json()["id"]
+    both = gateway.cli("jobs", "delete", running, finished)
+    assert both.code == 2, both.err  # the refused one decides the exit code; the other is still deleted
+    assert f"deleted job {finished}" in both.err
+    assert f"job {running} is queued or running and cannot be deleted: cancel it first" in both.err
+    assert f"modaline jobs cancel {running}" in both.err
+    assert httpx.get(f"{gateway.url}/v1/jobs/{finished}").status_code == 404
+    assert httpx.get(f"{gateway.url}/v1/jobs/{running}").json()["status"] == "running"
+
+    as_json = gateway.cli("jobs", "delete", running, "--json")
+    assert as_json.code == 2 and as_json.err == ""
+    body = as_json.json()
+    assert body["deleted"] == [] and [(f["id"], f["status"], f["exit_code"]) for f in body["failed"]] == [
+        (running, 409, 2)
+    ]
+    assert gateway.cli("jobs", "cancel", running).code == 0
+    release()
+    wait_done(gateway, running)
+    canceled = gateway.cli("jobs", "delete", running, "--json")
+    assert canceled.code == 0 and canceled.json() == {"deleted": [running], "failed": []}
+
+
+def test_files_delete_removes_an_unused_upload_but_not_a_jobs_file(gateway: Gateway, tmp_path: Path) -> None:
+    uploaded = httpx.post(
+        f"{gateway.url}/v1/files", files={"file": ("p.png", png_bytes(8, 8), "image/png")}
+    ).json()
+    deleted = gateway.cli("files", "delete", uploaded["id"], "--json")
+    assert deleted.code == 0 and deleted.json() == {"deleted": [uploaded["id"]]}, deleted.err
+    assert httpx.get(f"{gateway.url}/v1/files/{uploaded['id']}").status_code == 404
+    again = gateway.cli("files", "delete", uploaded["id"])
+    assert again.code == 2 and f"no file {uploaded['id']} (it may have been deleted already)" in again.err
+
+    photo = tmp_path / "in.png"
+    photo.write_bytes(png_bytes(8, 8))
+    job = gateway.cli("run", "image_to_image", "--image", str(photo), "--wait", "--json").json()
+    used = job["inputs"]["image"]["id"]
+    refused = gateway.cli("files", "delete", used)
+    assert refused.code == 2 and f"file {used} is an input or an output of a job" in refused.err
+    assert "modaline jobs delete JOB_ID" in refused.err
+    assert gateway.cli("jobs", "delete", job["id"]).code == 0
+    assert httpx.get(f"{gateway.url}/v1/files/{used}").status_code == 404  # it went with its only job

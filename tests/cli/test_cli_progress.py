@@ -162,7 +162,10 @@ def _stream_requests(text: str) -> list[str]:
 def test_a_cut_event_stream_is_reopened_after_the_last_event_seen(gateway: Gateway) -> None:
     release = gateway.worker.hold("held")
     proxy = CuttingProxy(int(gateway.url.rsplit(":", 1)[1]))
-    process = gateway.popen("run", "hold", "--text", "r", "--wait", url=proxy.url)
+    # no Prefer: wait (a held job would keep the submit for a minute): the events from the start
+    process = gateway.popen(
+        "run", "hold", "--text", "r", "--wait", url=proxy.url, env={"MODALINE_PREFER_WAIT": "0"}
+    )
     try:
         proxy.requests.wait_for(lambda text: len(_stream_requests(text)) >= 2)
     finally:
@@ -237,3 +240,41 @@ def test_plain_lines_name_each_change_and_skip_unknown_events() -> None:
         "step b[3] running",
         "job failed",
     ]
+
+
+def test_run_wait_gets_a_short_job_in_one_answer(gateway: Gateway) -> None:
+    proxy = CuttingProxy(int(gateway.url.rsplit(":", 1)[1]))
+    process = gateway.popen("run", "hold", "--text", "one", "--wait", url=proxy.url)
+    out, err = process.communicate(timeout=120)
+    proxy.close()
+    assert process.returncode == 0, err
+    assert out == "text: one>first>held\n"
+    sent = proxy.requests.text
+    posts = re.findall(r"POST /v1/jobs HTTP/1.1\r\n.*?\r\n\r\n", sent, re.DOTALL)
+    assert len(posts) == 1 and re.search(r"(?im)^prefer: wait=60\r$", posts[0]), sent
+    assert not _stream_requests(sent) and not re.search(r"GET /v1/jobs/[0-9a-f]+ ", sent)  # nothing more
+    lines = err.splitlines()
+    assert re.fullmatch(r"job [0-9a-f]{32} \(hold\): succeeded", lines[0]), err  # it had ended already
+    assert re.match(r"step first \(llm\) succeeded in \d", lines[1]) and lines[2].startswith("step held")
+    assert not any(" running" in line for line in lines)
+
+
+def test_run_wait_follows_the_events_when_the_wait_runs_out(gateway: Gateway) -> None:
+    release = gateway.worker.hold("held")
+    proxy = CuttingProxy(int(gateway.url.rsplit(":", 1)[1]))
+    proxy.cut.set()  # pass every stream through whole
+    process = gateway.popen(
+        "run", "hold", "--text", "w", "--wait", url=proxy.url, env={"MODALINE_PREFER_WAIT": "1"}
+    )
+    try:
+        proxy.requests.wait_for(lambda text: len(_stream_requests(text)) >= 1)  # 202 after 1 s: events
+    finally:
+        release()
+    out, err = process.communicate(timeout=120)
+    proxy.close()
+    assert process.returncode == 0, err
+    assert out == "text: w>first>held\n"
+    assert re.search(r"(?im)^prefer: wait=1\r$", proxy.requests.text)
+    lines = err.splitlines()
+    assert lines[0].endswith("(hold): running") and "step held (llm) succeeded" in err
+    assert lines[-1].startswith("job ") and " succeeded in " in lines[-1]
