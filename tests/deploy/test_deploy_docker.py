@@ -181,6 +181,8 @@ def test_compose_runs_the_gateway_with_api_keys() -> None:
             "MODALINE_BOOTSTRAP_ADMIN_KEY": bootstrap,
             "MODALINE_LIMIT_JOBS_PER_DAY": "0",
             "MODALINE_CORS_ORIGINS": "https://app.example.com",
+            "MODALINE_RETENTION_DAYS": "30",
+            "MODALINE_MIN_FREE_BYTES": "0",
         },
     )
     assert code == 0, output
@@ -193,6 +195,7 @@ def test_compose_runs_the_gateway_with_api_keys() -> None:
     assert gateway["MODALINE_BOOTSTRAP_ADMIN_KEY"] == bootstrap
     assert gateway["MODALINE_LIMIT_JOBS_PER_DAY"] == "0"
     assert gateway["MODALINE_CORS_ORIGINS"] == "https://app.example.com"
+    assert gateway["MODALINE_RETENTION_DAYS"] == "30" and gateway["MODALINE_MIN_FREE_BYTES"] == "0"
     for cap in ("llm", "image", "stt", "tts", "cyclegan"):
         assert not {k for k in services[cap]["environment"] if k.startswith("MODALINE_") and "KEY" in k}, cap
     # unset in .env: passed on as unset (null), never as an empty string the gateway would have to parse
@@ -202,6 +205,10 @@ def test_compose_runs_the_gateway_with_api_keys() -> None:
         "MODALINE_BOOTSTRAP_ADMIN_KEY",
         "MODALINE_LIMIT_REQUESTS_PER_MINUTE",
         "MODALINE_CORS_ORIGINS",
+        "MODALINE_RETENTION_DAYS",
+        "MODALINE_UPLOAD_TTL_HOURS",
+        "MODALINE_JANITOR_INTERVAL_SECONDS",
+        "MODALINE_MIN_FREE_BYTES",
     ):
         if name not in os.environ:
             assert gateway[name] is None, name
@@ -291,6 +298,8 @@ def test_env_example_documents_every_compose_variable() -> None:
         "MODALINE_BOOTSTRAP_ADMIN_KEY",
         "MODALINE_LIMIT_RUNNING_JOBS",
         "MODALINE_CORS_ORIGINS",
+        "MODALINE_RETENTION_DAYS",
+        "MODALINE_MIN_FREE_BYTES",
     } <= passed_on
     commented = set(re.findall(r"^# (MODALINE_\w+)=", example, re.MULTILINE))
     assert passed_on <= commented, f"not shown in .env.example: {sorted(passed_on - commented)}"

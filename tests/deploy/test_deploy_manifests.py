@@ -526,6 +526,77 @@ def test_helm_limits_and_cors_reach_the_gateway(monkeypatch: pytest.MonkeyPatch)
         assert s.allowed_origins == ["https://app.example.com", "https://admin.example.com"]
 
 
+RETENTION_ENV = (
+    "MODALINE_RETENTION_DAYS",
+    "MODALINE_UPLOAD_TTL_HOURS",
+    "MODALINE_JANITOR_INTERVAL_SECONDS",
+    "MODALINE_MIN_FREE_BYTES",
+)
+
+
+def _retention_by_role(source: str) -> dict[str, dict[str, Any]]:
+    """MODALINE_ROLE -> the data-lifecycle variables of that gateway container (every source of env)."""
+    docs = docs_of(source)
+    found = {}
+    for owner, c in _gateway_containers(docs):
+        if role_of(c) != ("gateway", "serve"):
+            continue
+        env = resolved_env(c, docs, owner["metadata"].get("namespace", "default"))
+        found[env["MODALINE_ROLE"]] = {k: env[k] for k in RETENTION_ENV if k in env}
+    return found
+
+
+def test_helm_retention_reaches_the_runner_and_the_free_space_floor_every_gateway(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unset retention values stay out (the built-in defaults apply); the janitor's settings go where a runner
+    runs (the runner Deployment, or the one gateway with role `all`), the free-space floor to every gateway."""
+    assert _retention_by_role("helm:default.yaml") == {"api": {}, "runner": {}}
+    assert _retention_by_role("kustomize:k8s") == {"api": {}, "runner": {}}
+    split = _retention_by_role("helm:external-db-ingress-servicemonitor.yaml")
+    assert split == {
+        "api": {"MODALINE_MIN_FREE_BYTES": "10737418240"},
+        "runner": {
+            "MODALINE_RETENTION_DAYS": "30",
+            "MODALINE_UPLOAD_TTL_HOURS": "6",
+            "MODALINE_JANITOR_INTERVAL_SECONDS": "300",
+            "MODALINE_MIN_FREE_BYTES": "10737418240",
+        },
+    }
+    one_pod = _retention_by_role("helm:minimal.yaml")
+    assert one_pod == {"all": {"MODALINE_RETENTION_DAYS": "10.5", "MODALINE_MIN_FREE_BYTES": "0"}}
+    settings_mod = pytest.importorskip("gateway.settings")
+    for name in RETENTION_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        **split["runner"],
+        "MODALINE_SIGNING_KEY": "test-only",
+        "MODALINE_AUTH": "keys",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = settings_mod.load_settings()
+    assert (s.retention_days, s.upload_ttl_hours, s.janitor_interval_seconds) == (30, 6, 300)
+    assert s.min_free_bytes == 10 * 2**30
+
+
+@pytest.mark.parametrize(
+    "retention",
+    [
+        {"days": 0},
+        {"uploadTtlHours": -1},
+        {"janitorIntervalSeconds": 90000},
+        {"minFreeBytes": 1.5},
+        {"weeks": 2},
+    ],
+)
+def test_helm_refuses_a_retention_the_gateway_would_refuse(retention: dict[str, Any]) -> None:
+    import helm_python as helm
+
+    with pytest.raises(helm.HelmError) as caught:
+        render_chart(CHART, {**AUTH, "retention": retention})
+    assert "retention" in str(caught.value)
+
+
 def test_kustomize_limits_and_cors_merge_in_from_an_overlay(tmp_path: Path) -> None:
     """The overlay docs/deploy.md shows ("Limits and CORS") sets the gateway's limits and CORS origins."""
     overlay = tmp_path / "mine"

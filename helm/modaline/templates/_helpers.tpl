@@ -292,3 +292,23 @@ ImplementationSpecific path that is a prefix of /metrics). */}}
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* Data lifecycle (values `retention`) for one gateway container: the janitor's settings where it runs
+(role runner, or all), the free-space floor on every gateway pod. Unset values stay out: the built-in default
+applies. */}}
+{{- define "modaline.retentionEnv" -}}
+{{- $r := .root.Values.retention | default dict }}
+{{- if ne .role "api" }}
+{{- range $key, $env := dict "days" "MODALINE_RETENTION_DAYS" "uploadTtlHours" "MODALINE_UPLOAD_TTL_HOURS" "janitorIntervalSeconds" "MODALINE_JANITOR_INTERVAL_SECONDS" }}
+{{- $value := index $r $key }}
+{{- if not (kindIs "invalid" $value) }}
+- name: {{ $env }}
+  value: {{ include "modaline.num" $value | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not (kindIs "invalid" $r.minFreeBytes) }}
+- name: MODALINE_MIN_FREE_BYTES
+  value: {{ include "modaline.num" $r.minFreeBytes | quote }}
+{{- end }}
+{{- end }}
