@@ -108,8 +108,11 @@ class Limiter:
     async def _refresh_forever(self) -> None:
         rounds = 0
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as the
+            # event is set, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._refresh_now.wait(), REFRESH_SECONDS)
+                async with asyncio.timeout(REFRESH_SECONDS):
+                    await self._refresh_now.wait()
             self._refresh_now.clear()
             rounds += 1
             try:

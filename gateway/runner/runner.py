@@ -160,7 +160,8 @@ class Runner:
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the runner is stopping."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: it can swallow a cancel on 3.11
+                await self._stopping.wait()
 
     async def _claim_once(self) -> None:
         self._last_tick = time.monotonic()
@@ -180,7 +181,8 @@ class Runner:
                 return  # there may be more waiting: claim again at once
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.settings.runner_poll_seconds)
+            async with asyncio.timeout(self.settings.runner_poll_seconds):  # not wait_for (see _pause)
+                await self._wake.wait()
 
     async def _maintain(self) -> None:
         before = set(self.active)  # jobs claimed while renewing are not in ``held`` yet: judge only these

@@ -285,7 +285,8 @@ class WorkerRuntime:
             while not finished:
                 left = deadline - asyncio.get_running_loop().time()
                 try:
-                    item = await asyncio.wait_for(pieces.get(), max(left, 0.0))
+                    async with asyncio.timeout(max(left, 0.0)):  # not wait_for: it can swallow a cancel
+                        item = await pieces.get()
                 except TimeoutError:
                     raise RunTimeout(
                         f"the run took longer than {self.settings.timeout_seconds:g} s"
