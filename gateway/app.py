@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.api import api_router, install_problem_handlers
 from gateway.api.retention import RetentionView
+from gateway.api.stream_fast_path import EventStreamFastPath
 from gateway.auth import SCOPES, Authenticator, Limiter, UrlSigner
 from gateway.auth.keys import hash_secret, looks_like_key, visible_prefix
 from gateway.errors import NotFoundError
@@ -274,6 +275,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    app.add_middleware(EventStreamFastPath)  # inside CORS, which is added after it
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

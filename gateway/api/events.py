@@ -6,11 +6,13 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.api.deps import EngineDep, HubDep, SettingsDep
 from gateway.api.event_stream import JobEventStream
 from gateway.api.problems import problems
 from gateway.api.security import AUTH_PROBLEMS, JobsRead
+from gateway.auth import Principal
 from gateway.errors import BadRequestError, RateLimitedError
 from gateway.events import EventHub
 from gateway.settings import Settings
@@ -107,6 +109,21 @@ async def stream_job_events(
 
     A stream that falls too far behind is closed with a comment saying so: reconnect with
     `Last-Event-ID` (EventSource does) to resume where it stopped."""
+    return await open_stream(principal, engine, hub, settings, job_id=job_id, last_event_id=last_event_id)
+
+
+async def open_stream(
+    principal: Principal,
+    engine: AsyncEngine,
+    hub: EventHub,
+    settings: Settings,
+    *,
+    job_id: str,
+    last_event_id: str,
+) -> JobEventStream:
+    """The stream of ``job_id`` for ``principal`` (already authenticated, with ``jobs:read``), or the error
+    to answer: 400 for a bad Last-Event-ID, 404 for a job the tenant does not have, 429 at a stream cap.
+    The route and the fast path (``gateway/api/stream_fast_path.py``) both open streams here."""
     after = _last_seen(last_event_id)
     tenant_id = principal.tenant_id
     status = await job_status(engine, tenant_id=tenant_id, job_id=job_id)  # 404 before the stream starts

@@ -10,6 +10,7 @@ the dress by the request's path.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -198,15 +199,32 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 500, "Internal error", "the gateway failed unexpectedly; see its log")
 
 
+#: Every mapping above, most specific first (``Exception`` last).
+_HANDLERS: tuple[tuple[type[Exception], Callable[[Request, Exception], Awaitable[JSONResponse]]], ...] = (
+    (GatewayError, _gateway_error),
+    (InputValidationError, _input_error),
+    (UploadError, _upload_error),
+    (StorageError, _storage_error),
+    (RequestValidationError, _request_validation),
+    (StarletteHTTPException, _http_error),
+    (Exception, _unexpected),
+)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register every mapping above on ``app``."""
-    app.add_exception_handler(GatewayError, _gateway_error)
-    app.add_exception_handler(InputValidationError, _input_error)
-    app.add_exception_handler(UploadError, _upload_error)
-    app.add_exception_handler(StorageError, _storage_error)
-    app.add_exception_handler(RequestValidationError, _request_validation)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    for kind, handler in _HANDLERS:
+        app.add_exception_handler(kind, handler)
+
+
+async def problem_for(request: Request, exc: Exception) -> JSONResponse:
+    """The answer the app's handlers give ``exc``, for ASGI code in front of the router (the event-stream
+    fast path): the handler of the nearest class in ``exc``'s MRO, as Starlette picks it."""
+    handlers = dict(_HANDLERS)
+    for kind in type(exc).__mro__:
+        if kind in handlers:
+            return await handlers[kind](request, exc)
+    return await _unexpected(request, exc)
 
 
 #: OpenAPI description of an error answer, shared by every route.
