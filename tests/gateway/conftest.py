@@ -15,10 +15,9 @@ import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from gateway_fakes import FakeWorker
-from gateway_helpers import PIPELINES_FIXTURE
+from gateway_helpers import fast_settings
 
 from gateway.app import create_app
-from gateway.settings import Settings
 from gateway.store import create_engine, migrate
 
 PG_ADMIN = os.environ.get("MODALINE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -90,27 +89,6 @@ async def fake_worker(files_root: Path) -> AsyncIterator[FakeWorker]:
     await worker.start()
     yield worker
     await worker.stop()
-
-
-def fast_settings(database_url: str, files_root: Path, worker_url: str, **overrides: Any) -> Settings:
-    """Settings for tests: every worker at the fake, short poll/lease/retry timings."""
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "files_root": files_root,
-        "pipelines_dir": PIPELINES_FIXTURE,
-        "ui_dir": files_root / "no-ui",
-        "runner_poll_seconds": 0.02,
-        "heartbeat_seconds": 0.2,
-        "lease_seconds": 2.0,
-        "cancel_poll_seconds": 0.05,
-        "retry_base_seconds": 0.01,
-        "retry_cap_seconds": 2.0,
-        "sse_poll_seconds": 0.05,
-        "step_timeout_seconds": 10.0,
-        **{f"{cap}_url": worker_url for cap in ("llm", "image", "stt", "tts", "cyclegan")},
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 GatewayFactory = Callable[..., Awaitable[httpx.AsyncClient]]

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from gateway.settings import Settings
+
 #: Test pipelines (chain, fanout, optional, quick, jobtimeout) loaded on top of the built-in ones.
 PIPELINES_FIXTURE = Path(__file__).with_name("pipelines_fixture")
 
@@ -147,3 +149,24 @@ class GatewayProcess:
         from pathlib import Path
 
         return Path(self.log_path).read_text(errors="replace")[-3000:]
+
+
+def fast_settings(database_url: str, files_root: Path, worker_url: str, **overrides: Any) -> Settings:
+    """Settings for tests: every worker at the fake, short poll/lease/retry timings."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "files_root": files_root,
+        "pipelines_dir": PIPELINES_FIXTURE,
+        "ui_dir": files_root / "no-ui",
+        "runner_poll_seconds": 0.02,
+        "heartbeat_seconds": 0.2,
+        "lease_seconds": 2.0,
+        "cancel_poll_seconds": 0.05,
+        "retry_base_seconds": 0.01,
+        "retry_cap_seconds": 2.0,
+        "sse_poll_seconds": 0.05,
+        "step_timeout_seconds": 10.0,
+        **{f"{cap}_url": worker_url for cap in ("llm", "image", "stt", "tts", "cyclegan")},
+    }
+    values.update(overrides)
+    return Settings(**values)

@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from conftest import fast_settings
-from gateway_helpers import submit
+from gateway_helpers import fast_settings, submit
 
 from gateway.api.stream_fast_path import EventStreamFastPath
 from gateway.app import create_app
